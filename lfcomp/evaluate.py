@@ -1,0 +1,72 @@
+"""Stage 9: distortion and rate of a decoded light field against its reference."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lfcomp.artifacts import atomic_output
+from lfcomp.checkpoint import load_checkpoint
+from lfcomp.errors import LfcompError
+from lfcomp.lightfield import read_lightfield
+from lfcomp.metrics import bits_per_pixel, per_view_psnr
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) or math.isnan(value) else round(float(value), 4)
+
+
+def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,
+                        model: str | Path | None = None) -> dict[str, Any]:
+    """Per-view and mean PSNR (RGB and Y); with a bitstream also bytes, bits and bpp; with the
+    quantized checkpoint also the rate point and every stage's PSNR and size (Table 2)."""
+    ref, dec = read_lightfield(reference), read_lightfield(decoded)
+    if ref.views.shape != dec.views.shape:
+        raise LfcompError(decoded, f"shape {dec.views.shape} differs from the reference {ref.views.shape}")
+    rgb, y = per_view_psnr(ref.views, dec.views)
+    metrics: dict[str, Any] = {
+        "reference": str(reference), "decoded": str(decoded),
+        "grid": list(ref.grid), "size": list(ref.size),
+        "psnr_rgb": _finite(rgb[np.isfinite(rgb)].mean()) if np.isfinite(rgb).any() else None,
+        "psnr_y": _finite(y[np.isfinite(y)].mean()) if np.isfinite(y).any() else None,
+        "psnr_rgb_views": [[_finite(v) for v in row] for row in rgb],
+        "psnr_y_views": [[_finite(v) for v in row] for row in y],
+    }
+    spec = dec.attrs.get("spec")
+    if bitstream is not None:
+        path = Path(bitstream)
+        if not path.is_file():
+            raise LfcompError(path, "no such bitstream file")
+        num_bytes = path.stat().st_size
+        metrics.update({"bitstream": str(path), "bytes": num_bytes, "bits": 8 * num_bytes,
+                        "bpp": bits_per_pixel(num_bytes, ref.grid, ref.size)})
+    if model is not None:
+        ckpt = load_checkpoint(model, ("quantize",))
+        spec = ckpt["spec"]
+        stages = ckpt.get("stages", {})
+        base = stages.get("nerf", {}).get("params")
+        metrics["rate_point"] = {"rank": ckpt.get("rank"), "centroids": ckpt["quantized"]["centroids"]}
+        metrics["stages"] = {
+            name: {"psnr_rgb": r.get("psnr_rgb"), "params": r.get("params"),
+                   "size_percent": None if not base else round(100.0 * stage_bits(name, r, metrics) / (32 * base), 3),
+                   "eval_views": len(r.get("views", []))}
+            for name, r in stages.items()}
+    if spec is not None:
+        metrics["model_kind"] = spec["kind"]
+    return metrics
+
+
+def stage_bits(stage: str, report: dict[str, Any], metrics: dict[str, Any]) -> float:
+    """Storage of a stage's model: 32-bit floats before quantization, the bitstream after it."""
+    if stage == "quantize" and "bits" in metrics:
+        return float(metrics["bits"])
+    return 32.0 * float(report.get("stored_params", report.get("params", 0)))
+
+
+def write_metrics(metrics: dict[str, Any], out: str | Path) -> None:
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1) + "\n")

@@ -1,0 +1,465 @@
+"""Light field I/O: read the supported input formats, crop/resize them, and store them as zarr.
+
+This is stage 1 ("ingest") of the codec. A light field is a uint8 array ``views`` of shape
+(U, V, H, W, 3): U is the view row (top to bottom), V the view column (left to right).
+Every later stage reads the zarr written here, so everything about where the views came from
+and how they were transformed is recorded in its (JSON) attributes.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from PIL import Image
+
+from lfcomp import __version__
+from lfcomp.artifacts import atomic_output
+from lfcomp.errors import LfcompError
+
+FORMATS = ("auto", "hci", "folder", "epfl-mat", "zarr")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
+_HCI_NAME = re.compile(r"^input_Cam(\d+)\.png$")
+_INTEGER = re.compile(r"\d+")
+
+
+@dataclass
+class LightField:
+    """A light field: ``views`` (U, V, H, W, 3) uint8 and JSON-serialisable ``attrs``."""
+
+    views: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(U, V): number of view rows and view columns."""
+        return int(self.views.shape[0]), int(self.views.shape[1])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W): height and width of one view in pixels."""
+        return int(self.views.shape[2]), int(self.views.shape[3])
+
+
+def view_grid_positions(U: int, V: int) -> np.ndarray:
+    """(U, V, 2) float array of (s, t) = (col - (V-1)/2, row - (U-1)/2), in view steps.
+
+    s is the horizontal and t the vertical offset of each view from the centre of the grid.
+    """
+    t, s = np.meshgrid(np.arange(U) - (U - 1) / 2, np.arange(V) - (V - 1) / 2, indexing="ij")
+    return np.stack([s, t], axis=-1)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line (library messages may span several), for LfcompError."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+# --------------------------------------------------------------------------- zarr storage
+
+
+def write_lightfield(lf: LightField, path: str | Path) -> None:
+    """Write ``lf`` as a zarr v3 group: array ``views`` (one chunk per view) and group attrs.
+
+    The group appears at ``path`` only once it is complete (see ``atomic_output``).
+    """
+    views = lf.views
+    if views.dtype != np.uint8 or views.ndim != 5 or views.shape[-1] != 3:
+        raise LfcompError(path, f"views must be uint8 (U, V, H, W, 3), got {views.dtype} {views.shape}")
+    try:
+        attrs = json.loads(json.dumps(lf.attrs))
+    except (TypeError, ValueError) as exc:
+        raise LfcompError(path, f"light field attributes are not JSON-serialisable ({_reason(exc)})") from exc
+    U, V, H, W, _ = views.shape
+    with atomic_output(path) as tmp:
+        group = zarr.open_group(tmp, mode="w", zarr_format=3, attributes=attrs)
+        array = group.create_array("views", shape=views.shape, chunks=(1, 1, H, W, 3), dtype="uint8")
+        array[...] = views
+
+
+def read_lightfield(path: str | Path) -> LightField:
+    """Read a light field zarr written by ``write_lightfield``, checking its layout."""
+    if not Path(path).exists():
+        raise LfcompError(path, "no such file or directory")
+    try:
+        group = zarr.open_group(path, mode="r")
+    except (OSError, ValueError) as exc:
+        raise LfcompError(path, f"not a zarr group ({_reason(exc)})") from exc
+    if "views" not in group:
+        raise LfcompError(path, f"zarr group has no 'views' array (found: {sorted(group.keys()) or 'nothing'})")
+    array = group["views"]
+    if not isinstance(array, zarr.Array):
+        raise LfcompError(path, "'views' is a zarr group, expected an array")
+    if array.dtype != np.uint8 or array.ndim != 5 or array.shape[-1] != 3:
+        raise LfcompError(path, f"'views' must be uint8 with shape (U, V, H, W, 3), got {array.dtype} {array.shape}")
+    try:
+        views = np.asarray(array[...])
+    except (OSError, ValueError) as exc:
+        raise LfcompError(path, f"cannot read 'views' ({_reason(exc)})") from exc
+    return LightField(views, dict(group.attrs))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """16-bit values to 8-bit as round(x / 257), in integers (x/257 is never exactly .5)."""
+    return ((values.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Read one view as uint8 RGB (H, W, 3); alpha is dropped, 16-bit becomes round(x/257).
+
+    Exception: 16-bit gray+alpha PNGs (rare) keep Pillow's high byte (x >> 8), which may differ by 1.
+    """
+    try:
+        with Image.open(path) as image:
+            rawmode = image.tile[0].args if image.tile else None
+            if image.format == "PNG" and rawmode in ("RGB;16B", "RGBA;16B"):
+                # Pillow keeps only the high byte of 16-bit colour PNGs. Decoding the same data
+                # again with the little-endian raw mode yields the low bytes, so the full value
+                # is recovered without another PNG library.
+                high = np.asarray(image, dtype=np.uint16)
+                with Image.open(path) as again:
+                    again.tile = [tile._replace(args=rawmode.replace(";16B", ";16L")) for tile in again.tile]
+                    low = np.asarray(again, dtype=np.uint16)
+                pixels = _to_uint8(high * 256 + low)[..., :3]
+            elif image.mode.startswith("I;16"):
+                pixels = np.repeat(_to_uint8(np.asarray(image))[..., None], 3, axis=-1)
+            elif image.mode in ("I", "F"):
+                raise LfcompError(path, f"unsupported image mode {image.mode} (use 8- or 16-bit images)")
+            else:
+                pixels = np.asarray(image.convert("RGB"))
+    except LfcompError:
+        raise
+    except Exception as exc:  # Pillow raises many types for damaged or foreign files
+        raise LfcompError(path, f"cannot read image ({_reason(exc)})") from exc
+    return np.ascontiguousarray(pixels)
+
+
+def _load_grid(files: list[list[Path]]) -> np.ndarray:
+    """Load a full (U, V) grid of image files into one (U, V, H, W, 3) array; sizes must agree."""
+    first = load_image(files[0][0])
+    views = np.empty((len(files), len(files[0]), *first.shape), dtype=np.uint8)
+    for u, row in enumerate(files):
+        for v, path in enumerate(row):
+            image = first if (u, v) == (0, 0) else load_image(path)
+            if image.shape != first.shape:
+                raise LfcompError(path, f"view is {image.shape[0]}x{image.shape[1]} (HxW) but "
+                                        f"{files[0][0].name} is {first.shape[0]}x{first.shape[1]}")
+            views[u, v] = image
+    return views
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _read_hci_parameters(cfg_path: Path) -> configparser.ConfigParser:
+    """Parse an HCI parameters.cfg (INI)."""
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise LfcompError(cfg_path, f"cannot parse ({_reason(exc)})") from exc
+    return parser
+
+
+def _cfg_number(parser: configparser.ConfigParser, cfg_path: Path, section: str, key: str) -> float | None:
+    """A number from parameters.cfg, or None when absent."""
+    if not parser.has_option(section, key):
+        return None
+    text = parser.get(section, key)
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise LfcompError(cfg_path, f"[{section}] {key} = {text!r} is not a number") from exc
+
+
+def _hci_camera(parser: configparser.ConfigParser, cfg_path: Path, width: int) -> dict[str, Any]:
+    """Camera metadata from an HCI parameters.cfg, in pixels of views ``width`` pixels wide."""
+    def number(section: str, key: str) -> float | None:
+        return _cfg_number(parser, cfg_path, section, key)
+
+    camera: dict[str, Any] = {}
+    focal_mm, sensor_mm = number("intrinsics", "focal_length_mm"), number("intrinsics", "sensor_size_mm")
+    resolution_x = number("intrinsics", "image_resolution_x_px")
+    if resolution_x is not None and resolution_x != width:
+        raise LfcompError(cfg_path, f"image_resolution_x_px = {resolution_x:g} but the views are {width} px wide")
+    if focal_mm is not None and sensor_mm and resolution_x:
+        camera["focal_px"] = focal_mm / sensor_mm * resolution_x
+    for key, section in (("baseline_mm", "extrinsics"), ("focus_distance_m", "extrinsics")):
+        value = number(section, key)
+        if value is not None:
+            camera[key] = value
+    for name, prefix in (("disparity_range", "disp"), ("frustum_disparity_range", "frustum_disp")):
+        low, high = number("meta", f"{prefix}_min"), number("meta", f"{prefix}_max")
+        if low is not None and high is not None:
+            camera[name] = [low, high]
+    return camera
+
+
+def _read_hci(folder: Path) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """HCI benchmark folder: input_CamNNN.png, index = row * V + col; optional parameters.cfg."""
+    if not folder.is_dir():
+        raise LfcompError(folder, "not a folder (the hci format is a folder of input_CamNNN.png)")
+    by_index: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        match = _HCI_NAME.match(path.name)
+        if match is None:
+            continue
+        index = int(match.group(1))
+        if index in by_index:
+            raise LfcompError(folder, f"duplicate view index {index}: {by_index[index].name} and {path.name}")
+        by_index[index] = path
+    if not by_index:
+        raise LfcompError(folder, "no input_CamNNN.png views found")
+    cfg_path = folder / "parameters.cfg"
+    parser = _read_hci_parameters(cfg_path) if cfg_path.exists() else None
+    cams_x = _cfg_number(parser, cfg_path, "extrinsics", "num_cams_x") if parser else None
+    cams_y = _cfg_number(parser, cfg_path, "extrinsics", "num_cams_y") if parser else None
+    if cams_x and cams_y:
+        U, V = int(cams_y), int(cams_x)
+        outside = sorted(i for i in by_index if i >= U * V)
+        if outside:
+            raise LfcompError(by_index[outside[0]],
+                              f"view index {outside[0]} is outside the {U}x{V} grid of {cfg_path.name}")
+    else:
+        count = max(by_index) + 1
+        U = V = math.isqrt(count)
+        if U * U != count:
+            raise LfcompError(folder, f"views input_Cam000..input_Cam{count - 1:03d} do not form a square grid "
+                                      f"({count} views; give num_cams_x/num_cams_y in parameters.cfg)")
+    missing = [i for i in range(U * V) if i not in by_index]
+    if missing:
+        names = ", ".join(f"input_Cam{i:03d}.png" for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise LfcompError(folder, f"{len(missing)} of {U * V} views of the {U}x{V} grid missing: {names}")
+    views = _load_grid([[by_index[u * V + v] for v in range(V)] for u in range(U)])
+    camera = _hci_camera(parser, cfg_path, views.shape[3]) if parser else None
+    return views, camera
+
+
+def _row_col(path: Path) -> tuple[int, int] | None:
+    """(row, col) from the last two integers of a file name's stem, or None."""
+    numbers = _INTEGER.findall(path.stem)
+    return (int(numbers[-2]), int(numbers[-1])) if len(numbers) >= 2 else None
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (by suffix), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_folder(folder: Path) -> np.ndarray:
+    """Folder of views named ``..._ROW_COL.ext``; 0- or 1-based row/column numbers."""
+    if not folder.is_dir():
+        raise LfcompError(folder, "not a folder (the folder format is a folder of row/column-named views)")
+    files = _image_files(folder)
+    if not files:
+        raise LfcompError(folder, f"no view images found ({', '.join(IMAGE_SUFFIXES)})")
+    by_position: dict[tuple[int, int], Path] = {}
+    for path in files:
+        position = _row_col(path)
+        if position is None:
+            raise LfcompError(path, "cannot read the view row and column from the file name "
+                                    "(expected two integers, e.g. view_03_07.png)")
+        if position in by_position:
+            raise LfcompError(folder, f"two views at row {position[0]}, column {position[1]}: "
+                                      f"{by_position[position].name} and {path.name}")
+        by_position[position] = path
+    base = 1 if min(r for r, _ in by_position) == 1 and min(c for _, c in by_position) == 1 else 0
+    U = max(r for r, _ in by_position) + 1 - base
+    V = max(c for _, c in by_position) + 1 - base
+    missing = [(u + base, v + base) for u in range(U) for v in range(V) if (u + base, v + base) not in by_position]
+    if missing:
+        listed = ", ".join(f"({r}, {c})" for r, c in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise LfcompError(folder, f"{len(missing)} of {U * V} views of the {U}x{V} grid missing "
+                                  f"at (row, column) {listed}")
+    return _load_grid([[by_position[(u + base, v + base)] for v in range(V)] for u in range(U)])
+
+
+def _load_mat_variable(path: Path) -> np.ndarray:
+    """The variable ``LF`` of a MATLAB file, as (U, V, H, W, C); v7.3 (HDF5) or older."""
+    import h5py
+    import scipy.io
+
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as mat:
+                if "LF" not in mat or not isinstance(mat["LF"], h5py.Dataset):
+                    raise LfcompError(path, f"no array variable 'LF' (found: {', '.join(sorted(mat.keys())) or 'none'})")
+                return np.asarray(mat["LF"][()]).transpose()  # MATLAB order is stored reversed
+        contents = scipy.io.loadmat(path, variable_names=["LF"])
+    except LfcompError:
+        raise
+    except Exception as exc:  # scipy/h5py raise many types for damaged or foreign files
+        raise LfcompError(path, f"cannot read MATLAB file ({_reason(exc)})") from exc
+    if "LF" not in contents:
+        found = ", ".join(name for name, _, _ in scipy.io.whosmat(path)) or "none"
+        raise LfcompError(path, f"no variable 'LF' (found: {found})")
+    return contents["LF"]
+
+
+def _read_epfl_mat(path: Path) -> np.ndarray:
+    """EPFL Lytro decoded light field: ``LF`` (U, V, H, W, 3 or 4), uint16 or float in [0, 1]."""
+    if not path.is_file():
+        raise LfcompError(path, "not a file (the epfl-mat format is a .mat file)")
+    data = _load_mat_variable(path)
+    if data.ndim != 5 or data.shape[-1] not in (3, 4):
+        raise LfcompError(path, f"'LF' must be 5-D (U, V, H, W, 3 or 4), got shape {data.shape}")
+    data = data[..., :3]  # the 4th channel is the decoder's weight map, not colour
+    if data.dtype == np.uint8:
+        return np.ascontiguousarray(data)
+    if data.dtype == np.uint16:
+        return np.stack([_to_uint8(row) for row in data])  # one view row at a time bounds memory
+    if np.issubdtype(data.dtype, np.floating):
+        if not np.all((data >= 0) & (data <= 1)):
+            raise LfcompError(path, "'LF' is float but not within [0, 1]")
+        return np.stack([np.round(row * 255).astype(np.uint8) for row in data])
+    raise LfcompError(path, f"'LF' has unsupported type {data.dtype} (expected uint8, uint16 or float)")
+
+
+def detect_format(src: str | Path) -> str:
+    """Name of the format of ``src`` (one of FORMATS other than 'auto'), judged from the path."""
+    path = Path(src)
+    if not path.exists():
+        raise LfcompError(path, "no such file or directory")
+    if path.is_file():
+        if path.suffix.lower() == ".mat":
+            return "epfl-mat"
+    elif (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
+        return "zarr"
+    elif any(_HCI_NAME.match(p.name) for p in path.iterdir()):
+        return "hci"
+    else:
+        files = _image_files(path)
+        if files and all(_row_col(p) is not None for p in files):
+            return "folder"
+    raise LfcompError(path, "unknown light field format (expected an HCI folder of input_CamNNN.png, "
+                            "a folder of row/column-named views, an EPFL .mat file or a light field zarr)")
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def _source_attrs(path: Path, fmt: str, views: np.ndarray) -> dict[str, Any]:
+    """Attributes of a light field as read, before any transform."""
+    return {
+        "source": str(path.resolve()),
+        "format": fmt,
+        "original_grid": [int(views.shape[0]), int(views.shape[1])],
+        "original_size": [int(views.shape[2]), int(views.shape[3])],
+        "view_offset": [0, 0],
+        "crop": None,
+        "resize": None,
+    }
+
+
+def _read_source(path: Path, fmt: str) -> LightField:
+    """Read ``path`` in format ``fmt`` with attributes describing it as the original."""
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "hci":
+        views, camera = _read_hci(path)
+        attrs = _source_attrs(path, fmt, views)
+        if camera is not None:
+            attrs["camera"] = camera
+        return LightField(views, attrs)
+    if fmt == "folder":
+        views = _read_folder(path)
+        return LightField(views, _source_attrs(path, fmt, views))
+    if fmt == "epfl-mat":
+        views = _read_epfl_mat(path)
+        return LightField(views, _source_attrs(path, fmt, views))
+    if fmt == "zarr":
+        lf = read_lightfield(path)
+        return LightField(lf.views, {**_source_attrs(path, fmt, lf.views), **lf.attrs})
+    raise LfcompError(path, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def _check_pair(where: Path, name: str, pair: tuple[int, int], limit: tuple[int, int] | None = None) -> None:
+    """``pair`` must be two positive integers, each at most ``limit`` (when given)."""
+    if len(pair) != 2 or any(not isinstance(n, (int, np.integer)) or n < 1 for n in pair):
+        raise LfcompError(where, f"{name} must be two positive integers, got {pair}")
+    if limit is not None and (pair[0] > limit[0] or pair[1] > limit[1]):
+        raise LfcompError(where, f"{name}={pair[0]}x{pair[1]} is larger than the light field's {limit[0]}x{limit[1]}")
+
+
+def _select_views(lf: LightField, views: tuple[int, int], where: Path) -> LightField:
+    """Keep the central views[0] x views[1] views."""
+    _check_pair(where, "views", views, lf.grid)
+    u0, v0 = (lf.grid[0] - views[0]) // 2, (lf.grid[1] - views[1]) // 2
+    offset = lf.attrs["view_offset"]
+    attrs = {**lf.attrs, "view_offset": [offset[0] + u0, offset[1] + v0]}
+    return LightField(lf.views[u0:u0 + views[0], v0:v0 + views[1]], attrs)
+
+
+def _crop(lf: LightField, crop: tuple[int, int], where: Path) -> LightField:
+    """Keep the central crop[0] x crop[1] pixels of every view (camera intrinsics in px unchanged)."""
+    _check_pair(where, "crop", crop, lf.size)
+    if lf.attrs["resize"] is not None:
+        raise LfcompError(where, "cannot crop a light field that was already resized; crop the original instead")
+    top, left = (lf.size[0] - crop[0]) // 2, (lf.size[1] - crop[1]) // 2
+    previous = lf.attrs["crop"] or {"top": 0, "left": 0}
+    region = {"top": previous["top"] + top, "left": previous["left"] + left, "height": crop[0], "width": crop[1]}
+    views = lf.views[:, :, top:top + crop[0], left:left + crop[1]]
+    return LightField(views, {**lf.attrs, "crop": region})
+
+
+def _resize(lf: LightField, size: tuple[int, int], where: Path) -> LightField:
+    """Resize every view to size (h, w) by area averaging; pixel-unit camera values scale by w/W."""
+    _check_pair(where, "size", size)
+    h, w = size
+    U, V = lf.grid
+    views = np.empty((U, V, h, w, 3), dtype=np.uint8)
+    for u in range(U):
+        for v in range(V):
+            for c in range(3):  # in float, so that the area average is rounded once, not per pass
+                channel = Image.fromarray(lf.views[u, v, :, :, c].astype(np.float32))
+                views[u, v, :, :, c] = np.clip(np.round(np.asarray(channel.resize((w, h), Image.BOX))), 0, 255)
+    scale = w / lf.size[1]
+    previous = lf.attrs["resize"]
+    attrs = {**lf.attrs, "resize": {"from": previous["from"] if previous else list(lf.size), "to": [h, w]}}
+    if "camera" in attrs:
+        camera = dict(attrs["camera"])
+        if "focal_px" in camera:
+            camera["focal_px"] *= scale
+        for key in ("disparity_range", "frustum_disparity_range"):
+            if key in camera:
+                camera[key] = [value * scale for value in camera[key]]
+        attrs["camera"] = camera
+    return LightField(views, attrs)
+
+
+def ingest(src: str | Path, fmt: str = "auto", views: tuple[int, int] | None = None,
+           crop: tuple[int, int] | None = None, size: tuple[int, int] | None = None) -> LightField:
+    """Read a light field in any supported format and apply, in order: views, crop, size.
+
+    ``views=(u, v)`` keeps the central u x v views, ``crop=(h, w)`` the central h x w pixels,
+    ``size=(h, w)`` resizes each view by area averaging. The attributes record the source and
+    every transform so that later stages (and people) can trace the pixels back.
+    """
+    path = Path(src)
+    lf = _read_source(path, fmt)
+    if views is not None:
+        lf = _select_views(lf, tuple(views), path)
+    if crop is not None:
+        lf = _crop(lf, tuple(crop), path)
+    if size is not None:
+        lf = _resize(lf, tuple(size), path)
+    lf.attrs["lfcomp_version"] = __version__
+    return LightField(np.ascontiguousarray(lf.views), lf.attrs)
+
+
+def ingest_to_zarr(src: str | Path, out: str | Path, fmt: str = "auto", views: tuple[int, int] | None = None,
+                   crop: tuple[int, int] | None = None, size: tuple[int, int] | None = None) -> LightField:
+    """``ingest`` then ``write_lightfield`` to ``out`` (atomically: no partial output on failure)."""
+    lf = ingest(src, fmt=fmt, views=views, crop=crop, size=size)
+    write_lightfield(lf, out)
+    return lf

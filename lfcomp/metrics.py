@@ -1,0 +1,36 @@
+"""Distortion and rate metrics shared by the codec and the anchors.
+
+PSNR is computed per view on 8-bit RGB (all three channels pooled) and on luma Y (BT.601,
+full range, from 8-bit RGB), then averaged over views. bpp = bits / (U·V·H·W).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def psnr(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
+    """PSNR in dB of two equally shaped arrays; ``inf`` when identical."""
+    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma Y' in [0, 255] (float) from 8-bit RGB (..., 3)."""
+    rgb = rgb.astype(np.float64)
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def per_view_psnr(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-view PSNR (RGB, Y) of two light fields (..., H, W, 3); leading axes index views."""
+    lead = reference.shape[:-3]
+    ref = reference.reshape(-1, *reference.shape[-3:])
+    tst = test.reshape(-1, *test.shape[-3:])
+    rgb = np.array([psnr(r, t) for r, t in zip(ref, tst)])
+    y = np.array([psnr(rgb_to_luma(r), rgb_to_luma(t)) for r, t in zip(ref, tst)])
+    return rgb.reshape(lead), y.reshape(lead)
+
+
+def bits_per_pixel(num_bytes: int, grid: tuple[int, int], size: tuple[int, int]) -> float:
+    """bpp = 8·bytes / (U·V·H·W): the rate of the whole light field per pixel of all its views."""
+    return 8.0 * num_bytes / (grid[0] * grid[1] * size[0] * size[1])

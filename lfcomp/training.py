@@ -1,0 +1,160 @@
+"""What every training stage shares: devices, ray batches, the optimisation loop, evaluation.
+
+Each stage (train, lowrank, distill, quantize) is an ordinary Adam loop over random rays of all
+views with an exponential learning-rate decay to ``lr_final_ratio × lr`` (paper §3.1); stages
+differ only in which parameters they train and what they add to the loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lfcomp.errors import LfcompError
+from lfcomp.metrics import per_view_psnr
+from lfcomp.scene import SceneModel, render_views
+
+log = logging.getLogger("lfcomp")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a clean error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LfcompError("--device", "cuda requested but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise LfcompError("--device", f"unknown device {name!r} (auto, cpu or cuda)")
+    return torch.device(name)
+
+
+def mse_to_psnr(mse: float) -> float:
+    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
+
+
+@dataclass
+class RayBatches:
+    """All pixels of a light field as training rays; samples random batches on the device."""
+
+    colours: torch.Tensor  # (U·V·H·W, 3) float in [0, 1]
+    grid: tuple[int, int]
+    size: tuple[int, int]
+    generator: torch.Generator
+
+    @classmethod
+    def from_views(cls, views: np.ndarray, device: torch.device, seed: int) -> RayBatches:
+        grid, size = views.shape[:2], views.shape[2:4]
+        colours = torch.from_numpy(views.reshape(-1, 3)).to(device=device, dtype=torch.float32) / 255.0
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+        return cls(colours, (int(grid[0]), int(grid[1])), (int(size[0]), int(size[1])), generator)
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, ...]:
+        """(s, t, x, y, target colour) of ``batch`` random rays."""
+        index = torch.randint(0, self.colours.shape[0], (batch,), generator=self.generator,
+                              device=self.colours.device)
+        (U, V), (H, W) = self.grid, self.size
+        x = (index % W).float()
+        y = ((index // W) % H).float()
+        v = ((index // (W * H)) % V).float()
+        u = (index // (W * H * V)).float()
+        s = v - (V - 1) / 2.0
+        t = u - (U - 1) / 2.0
+        return s, t, x, y, self.colours[index]
+
+
+def eval_positions(grid: tuple[int, int], eval_views: str | int) -> list[tuple[int, int]]:
+    """Views used for a stage's PSNR report: ``"all"``, or k views spread over the grid.
+
+    k = m² gives an m×m lattice including corners and centre; other k give the centre and the
+    corners (5), truncated to k.
+    """
+    U, V = grid
+    everything = [(u, v) for u in range(U) for v in range(V)]
+    if eval_views == "all" or int(eval_views) >= U * V:
+        return everything
+    k = int(eval_views)
+    m = int(round(math.sqrt(k)))
+    if m * m == k and m > 1:
+        rows = sorted({int(round(x)) for x in np.linspace(0, U - 1, m)})
+        cols = sorted({int(round(x)) for x in np.linspace(0, V - 1, m)})
+        return [(u, v) for u in rows for v in cols]
+    picks = [(U // 2, V // 2), (0, 0), (0, V - 1), (U - 1, 0), (U - 1, V - 1)]
+    return picks[:max(k, 1)]
+
+
+def evaluate(model: SceneModel, views: np.ndarray, eval_views: str | int, chunk_rays: int) -> dict[str, Any]:
+    """Render the evaluation views and report PSNR (RGB and Y), per view and mean."""
+    positions = eval_positions(views.shape[:2], eval_views)
+    rendered = render_views(model, [(float(u), float(v)) for u, v in positions], chunk_rays)
+    reference = np.stack([views[u, v] for u, v in positions])
+    rgb, y = per_view_psnr(reference, rendered)
+    return {"psnr_rgb": float(rgb.mean()), "psnr_y": float(y.mean()), "views": [list(p) for p in positions],
+            "psnr_rgb_views": rgb.round(4).tolist()}
+
+
+def optimise(model: SceneModel, rays: RayBatches, params: Iterable[torch.nn.Parameter] | list[dict],
+             steps: int, lr: float, lr_final_ratio: float, batch_rays: int, desc: str,
+             extra_loss: Callable[[], torch.Tensor] | None = None,
+             on_step: Callable[[int], None] | None = None, loss_reduction: str = "mean",
+             log_every: int = 100, precision: str = "fp32",
+             render: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None) -> list[dict[str, float]]:
+    """Adam over random ray batches; returns the training curve [{step, loss, psnr}].
+
+    ``loss_reduction="sum"`` uses the paper's ``‖c' − c_gt‖²`` (sum over the batch), which sets the
+    scale that ADMM's ρ is relative to. ``extra_loss`` is added every step (e.g. ADMM's augmented
+    term); ``on_step(step)`` runs after each update (e.g. ADMM's Z and U updates). ``render``
+    replaces ``model.render_pixels`` (quantization renders through a shared trainable codebook).
+    """
+    render = render or model.render_pixels
+    model.train()
+    optimiser = torch.optim.Adam(params, lr=lr)
+    gamma = lr_final_ratio ** (1.0 / max(steps, 1))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma)
+    history: list[dict[str, float]] = []
+    running: list[float] = []
+    use_bf16 = precision == "bf16"
+    device_type = rays.colours.device.type
+    with tqdm(range(1, steps + 1), desc=desc, unit="step", mininterval=2.0, leave=False) as bar:
+        for step in bar:
+            s, t, x, y, target = rays.sample(batch_rays)
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
+                colour, _ = render(s, t, x, y, perturb=True, generator=rays.generator)
+            squared = (colour.float() - target) ** 2
+            mse = squared.mean()
+            loss = squared.sum() if loss_reduction == "sum" else mse
+            if extra_loss is not None:
+                loss = loss + extra_loss()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            if on_step is not None:
+                on_step(step)
+            running.append(float(mse.detach()))
+            if step % log_every == 0 or step == steps:
+                mean_mse = float(np.mean(running))
+                running.clear()
+                record = {"step": step, "loss": float(loss.detach()), "mse": mean_mse, "psnr": mse_to_psnr(mean_mse)}
+                history.append(record)
+                bar.set_postfix(psnr=f"{record['psnr']:.2f}dB")
+                log.info("%s step %d/%d  train PSNR %.2f dB  loss %.4g", desc, step, steps, record["psnr"],
+                         record["loss"])
+    return history
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    """Parameters of the field (the network that is transmitted), camera excluded."""
+    return sum(p.numel() for p in model.field.parameters())

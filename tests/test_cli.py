@@ -1,0 +1,171 @@
+"""The whole codec chain through the CLI on the smoke preset, and its error handling.
+
+The chain runs in-process once per module (imports are paid once); decoding runs in a separate
+process from the bitstream alone and must match what the quantized model renders, bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lfcomp.checkpoint import load_checkpoint, model_from_checkpoint
+from lfcomp.cli import main
+from lfcomp.codec import CAMERA_KEYS, build_model, decode_to_zarr
+from lfcomp.errors import LfcompError
+from lfcomp.lightfield import read_lightfield
+from lfcomp.quantize import QuantizedModel
+from lfcomp.scene import render_views
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENE = ROOT / "data" / "cotton128"
+SMOKE = ["--preset", "smoke", "--threads", "1", "--device", "cpu"]
+
+
+def run(*args: str) -> int:
+    return main([*map(str, args), *SMOKE])
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("chain")
+    p = {k: d / v for k, v in dict(lf="lf.zarr", nerf="nerf.pt", lr="r4/lr.pt", cores="r4/cores.zarr",
+                                    dlr="r4/dlr.pt", q="r4/n8/qdlr.pt", book="r4/n8/codebook.npy",
+                                    bits="r4/n8/bitstream.lfc", dec="r4/n8/decoded.zarr",
+                                    metrics="r4/n8/metrics.json").items()}
+    assert run("ingest", SCENE, p["lf"], "--format", "hci", "--views", 5, 5, "--crop", 32, 32) == 0
+    assert run("train", p["lf"], p["nerf"], "--set", "train.steps=40") == 0
+    assert run("lowrank", p["nerf"], p["lf"], p["lr"], "--rank", 4) == 0
+    assert run("decompose", p["lr"], p["cores"], "--rank", 4) == 0
+    assert run("distill", p["cores"], p["lf"], p["dlr"]) == 0
+    assert run("quantize", p["dlr"], p["lf"], p["q"], "--centroids", 8) == 0
+    assert run("encode", p["q"], p["bits"]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "lfcomp.cli", "decode", str(p["bits"]), str(p["dec"]),
+                           "--at", "2,2.5", "--at", "0.25,3.75", *SMOKE], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert run("evaluate", p["lf"], p["dec"], p["metrics"], "--bitstream", p["bits"], "--model", p["q"]) == 0
+    return p
+
+
+def quantized_model(path: Path):
+    ckpt = load_checkpoint(path, ("quantize",))
+    camera = {k: float(ckpt["state_dict"][f"camera.{k}"]) for k in CAMERA_KEYS}
+    return ckpt, build_model(ckpt["spec"], camera, QuantizedModel.from_dict(ckpt["quantized"]))
+
+
+def test_every_stage_wrote_its_artifact(chain):
+    for key in ("lf", "nerf", "lr", "cores", "dlr", "q", "book", "bits", "dec", "metrics"):
+        assert chain[key].exists(), key
+    assert not list(chain["lf"].parent.rglob(".*partial*"))
+    nerf = load_checkpoint(chain["nerf"], ("nerf",))
+    assert {"focal", "baseline", "kappa"} <= set(nerf["report"]["camera"])
+    assert len(nerf["history"]) > 0 and "psnr" in nerf["history"][0]
+    codebook = np.load(chain["book"])
+    assert codebook.shape == (8,) and np.all(np.diff(codebook) > 0)
+
+
+def test_decoder_process_matches_the_quantized_model_bit_for_bit(chain):
+    ckpt, model = quantized_model(chain["q"])
+    stored = model_from_checkpoint(ckpt)  # the encoder-side network, from the checkpoint's weights
+    for a, b in zip(stored.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+    decoded = read_lightfield(chain["dec"])
+    U, V = ckpt["spec"]["grid"]
+    expected = render_views(stored, [(float(u), float(v)) for u in range(U) for v in range(V)])
+    assert np.array_equal(decoded.views.reshape(expected.shape), expected)
+    import zarr
+
+    group = zarr.open_group(str(chain["dec"]), mode="r")
+    free = np.asarray(group["free_views"][...])
+    assert group.attrs["free_positions"] == [[2.0, 2.5], [0.25, 3.75]]
+    assert np.array_equal(free, render_views(stored, [(2.0, 2.5), (0.25, 3.75)]))
+    # a fractional viewpoint lies between its grid neighbours, not on either
+    assert not np.array_equal(free[0], decoded.views[2, 2]) and not np.array_equal(free[0], decoded.views[2, 3])
+
+
+def test_metrics_report_rate_distortion_and_stages(chain):
+    m = json.loads(chain["metrics"].read_text())
+    size = chain["bits"].stat().st_size
+    assert m["bytes"] == size and m["bits"] == 8 * size
+    assert m["bpp"] == pytest.approx(8 * size / (5 * 5 * 32 * 32))
+    assert np.array(m["psnr_rgb_views"]).shape == (5, 5)
+    assert m["psnr_rgb"] == pytest.approx(np.mean(m["psnr_rgb_views"]), abs=1e-3)
+    assert 10 < m["psnr_rgb"] < 60 and 10 < m["psnr_y"] < 60
+    assert set(m["stages"]) == {"nerf", "lowrank", "distill", "quantize"}
+    assert m["rate_point"] == {"rank": 4, "centroids": 8}
+    sizes = [m["stages"][s]["size_percent"] for s in ("nerf", "lowrank", "distill", "quantize")]
+    assert sizes[0] == pytest.approx(100.0) and sizes[1] < 100 and sizes[3] < sizes[2] < 100
+
+
+def test_corrupted_bitstreams_give_clean_errors_and_no_output(chain, tmp_path):
+    data = chain["bits"].read_bytes()
+    rng = np.random.default_rng(0)
+    out = tmp_path / "dec.zarr"
+    for i in range(300):
+        corrupt = bytearray(data)
+        if i % 3 == 0:
+            corrupt = corrupt[: rng.integers(0, len(data))]
+        else:
+            for _ in range(rng.integers(1, 4)):
+                corrupt[rng.integers(0, len(corrupt))] ^= 1 << int(rng.integers(0, 8))
+        bad = tmp_path / "bad.lfc"
+        bad.write_bytes(bytes(corrupt))
+        with pytest.raises(LfcompError, match="bad.lfc"):
+            decode_to_zarr(bad, out)
+        assert not out.exists()
+
+
+def one_line_error(capsys, *args) -> str:
+    assert run(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("lfcomp: error: ") and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_bad_arguments_and_inputs_are_one_line_errors(chain, tmp_path, capsys):
+    assert "rank must be in 1..31" in one_line_error(capsys, "lowrank", chain["nerf"], chain["lf"], tmp_path / "x.pt",
+                                                     "--rank", 0)
+    assert "rank must be in 1..31" in one_line_error(capsys, "lowrank", chain["nerf"], chain["lf"], tmp_path / "x.pt",
+                                                     "--rank", 32)
+    assert "2..65536" in one_line_error(capsys, "quantize", chain["dlr"], chain["lf"], tmp_path / "x.pt",
+                                        "--centroids", 1)
+    assert "2..65536" in one_line_error(capsys, "quantize", chain["dlr"], chain["lf"], tmp_path / "x.pt",
+                                        "--centroids", 70000)
+    assert "expected distill" in one_line_error(capsys, "quantize", chain["nerf"], chain["lf"], tmp_path / "x.pt",
+                                                "--centroids", 8)
+    assert "not --rank 5" in one_line_error(capsys, "decompose", chain["lr"], tmp_path / "c.zarr", "--rank", 5)
+    assert "unknown key train.stepz" in one_line_error(capsys, "train", chain["lf"], tmp_path / "x.pt",
+                                                       "--set", "train.stepz=3")
+    garbage = tmp_path / "garbage.lfc"
+    garbage.write_bytes(b"\x89PNG not a bitstream at all")
+    assert "garbage.lfc" in one_line_error(capsys, "decode", garbage, tmp_path / "d.zarr")
+    version = tmp_path / "future.lfc"
+    version.write_bytes(chain["bits"].read_bytes()[:3] + bytes([9]) + chain["bits"].read_bytes()[4:])
+    assert "version" in one_line_error(capsys, "decode", version, tmp_path / "d.zarr")
+    assert "no such" in one_line_error(capsys, "encode", tmp_path / "missing.pt", tmp_path / "x.lfc")
+    assert not any(tmp_path.glob("x.*")) and not (tmp_path / "d.zarr").exists()
+
+
+def test_cuda_request_without_gpu_is_a_clean_error(chain, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["train", str(chain["lf"]), str(tmp_path / "x.pt"), "--preset", "smoke", "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_error_in_a_separate_process_has_no_traceback(tmp_path):
+    bad = tmp_path / "trunc.lfc"
+    bad.write_bytes(b"LFC\x01\x00")
+    proc = subprocess.run([sys.executable, "-m", "lfcomp.cli", "decode", str(bad), str(tmp_path / "o.zarr")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("lfcomp: error: ") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
