@@ -114,10 +114,16 @@ def _setup(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def _config(args: argparse.Namespace) -> dict[str, Any]:
+def _config(args: argparse.Namespace, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stage's settings. A later stage takes the model kind and the held-out views from its
+    input artifact (``source``: checkpoint or cores attributes), not from the command line."""
     from lfcomp.presets import resolve_config
 
-    return resolve_config(args.preset, args.config, args.set)
+    if source is None:
+        return resolve_config(args.preset, args.config, args.set)
+    cfg = resolve_config(args.preset, args.config, args.set, kind=source["spec"]["kind"])
+    cfg["train"]["holdout_views"] = source.get("holdout_views", [])
+    return cfg
 
 
 def _device(args: argparse.Namespace):
@@ -149,14 +155,15 @@ def cmd_lowrank(args: argparse.Namespace) -> None:
     from lfcomp.lightfield import read_lightfield
     from lfcomp.lowrank import admm_lowrank, check_rank
 
-    cfg, device = _config(args), _device(args)
     ckpt = load_checkpoint(args.checkpoint, ("nerf",))
+    cfg, device = _config(args, ckpt), _device(args)
     model = model_from_checkpoint(ckpt)
     check_rank(args.rank, model)
     lf = read_lightfield(args.lightfield)
     model, extras = admm_lowrank(model.to(device), lf.views, args.rank, cfg["lowrank"], cfg["train"])
     stages = {**ckpt["stages"], "lowrank": extras["report"]}
-    save_checkpoint(args.out, "lowrank", model, config=cfg, stages=stages, **extras)
+    save_checkpoint(args.out, "lowrank", model, config=cfg, stages=stages,
+                    holdout_views=cfg["train"]["holdout_views"], **extras)
 
 
 def cmd_decompose(args: argparse.Namespace) -> None:
@@ -170,7 +177,8 @@ def cmd_decompose(args: argparse.Namespace) -> None:
     model = model_from_checkpoint(ckpt)
     layers = decompose_model(model, rank)
     write_cores(args.out, layers, {"spec": model.spec, "camera": model.camera.values(),
-                                   "camera_state": camera_state(model), "rank": rank, "stages": ckpt["stages"]})
+                                   "camera_state": camera_state(model), "rank": rank, "stages": ckpt["stages"],
+                                   "holdout_views": ckpt.get("holdout_views", [])})
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
@@ -179,13 +187,14 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from lfcomp.distill import distill, model_from_cores
     from lfcomp.lightfield import read_lightfield
 
-    cfg, device = _config(args), _device(args)
     layers, attrs = read_cores(args.cores)
+    cfg, device = _config(args, attrs), _device(args)
     model = model_from_cores(layers, attrs).to(device)
     lf = read_lightfield(args.lightfield)
     model, extras = distill(model, lf.views, cfg["distill"], cfg["train"])
     stages = {**attrs["stages"], "distill": extras["report"]}
-    save_checkpoint(args.out, "distill", model, config=cfg, rank=attrs["rank"], stages=stages, **extras)
+    save_checkpoint(args.out, "distill", model, config=cfg, rank=attrs["rank"], stages=stages,
+                    holdout_views=cfg["train"]["holdout_views"], **extras)
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
@@ -197,8 +206,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     from lfcomp.quantize import check_centroids, quantize_model
 
     check_centroids(args.centroids)
-    cfg, device = _config(args), _device(args)
     ckpt = load_checkpoint(args.checkpoint, ("distill",))
+    cfg, device = _config(args, ckpt), _device(args)
     model = model_from_checkpoint(ckpt).to(device)
     lf = read_lightfield(args.lightfield)
     quantized, extras = quantize_model(model, lf.views, args.centroids, cfg["quantize"], cfg["train"])
@@ -208,7 +217,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
         with open(tmp, "wb") as fh:
             np.save(fh, quantized.codebook.numpy())
     save_checkpoint(args.out, "quantize", model, config=cfg, rank=ckpt.get("rank"), stages=stages,
-                    quantized=quantized.to_dict(), **extras)
+                    holdout_views=cfg["train"]["holdout_views"], quantized=quantized.to_dict(), **extras)
 
 
 def cmd_encode(args: argparse.Namespace) -> None:

@@ -47,12 +47,12 @@ def distill(model: SceneModel, views: np.ndarray, cfg: dict[str, Any], train_cfg
     """Fine-tune the distilled network; returns it and the stage extras."""
     seed_everything(train_cfg["seed"])
     device = model.camera.log_focal.device
-    before = evaluate(model, views, train_cfg["eval_views"], train_cfg["chunk_rays"])
+    before = evaluate(model, views, train_cfg)
     log.info("DLR-NeRF initialised from cores: PSNR %.2f dB, %d parameters", before["psnr_rgb"], count_params(model))
-    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 2)
+    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 2, train_cfg["holdout_views"])
     history = optimise(model, rays, list(model.field.parameters()), cfg["steps"], cfg["lr"], cfg["lr_final_ratio"],
                        train_cfg["batch_rays"], "distill", log_every=train_cfg["log_every"])
-    report = evaluate(model, views, train_cfg["eval_views"], train_cfg["chunk_rays"])
+    report = evaluate(model, views, train_cfg)
     report["params"] = count_params(model)
     report["psnr_rgb_from_cores"] = before["psnr_rgb"]
     log.info("DLR-NeRF fine-tuned: PSNR %.2f dB (RGB), %d parameters", report["psnr_rgb"], report["params"])

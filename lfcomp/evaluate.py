@@ -50,6 +50,11 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         stages = ckpt.get("stages", {})
         base = stages.get("nerf", {}).get("params")
         metrics["rate_point"] = {"rank": ckpt.get("rank"), "centroids": ckpt["quantized"]["centroids"]}
+        holdout = [tuple(map(int, p)) for p in ckpt.get("holdout_views", [])]
+        if holdout:
+            metrics["holdout"] = {"views": [list(p) for p in holdout],
+                                  "psnr_rgb": _finite(float(np.mean([rgb[p] for p in holdout]))),
+                                  "psnr_y": _finite(float(np.mean([y[p] for p in holdout])))}
         metrics["stages"] = {
             name: {"psnr_rgb": r.get("psnr_rgb"), "params": r.get("params"),
                    "size_percent": None if not base else round(100.0 * stage_bits(name, r, metrics) / (32 * base), 3),

@@ -1,4 +1,8 @@
-"""The scene MLP (paper §2.2: ONE MLP, not NeRF's coarse + fine pair) and its layer algebra.
+"""The scene MLPs and their layer algebra.
+
+``NerfField`` is the paper's field (§2.2: ONE MLP, not NeRF's coarse + fine pair): point and
+direction → density and colour, evaluated at every sample of a ray. ``NelfField`` is a neural
+light field: the 4-D ray coordinate → colour, one evaluation per ray.
 
 Every weight matrix lives in a named *layer slot*. A slot is a dense ``nn.Linear`` or, after TT
 decomposition (§2.4), a ``FactorizedLinear``: two linear layers ``in → r → out`` whose weights are
@@ -106,4 +110,37 @@ class NerfField(nn.Module):
 
     def named_slots(self) -> Iterator[tuple[str, nn.Module]]:
         """Slots in forward order."""
+        return iter(self.slots.items())
+
+
+class NelfField(nn.Module):
+    """Light field MLP: encoded ray (s, t, x, y) ∈ [−1, 1]⁴ → RGB, no volume rendering.
+
+    Slots: ``trunk0..trunk{depth-1}`` (input concatenated again before the layers in ``skips``)
+    and ``rgb``.
+    """
+
+    def __init__(self, depth: int, width: int, skips: list[int], pos_freqs: int,
+                 factor_ranks: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.depth, self.width, self.skips, self.pos_freqs = depth, width, list(skips), pos_freqs
+        ranks = factor_ranks or {}
+        ray_dim = encoded_size(4, pos_freqs)
+        shapes = {f"trunk{i}": ((ray_dim if i == 0 else width) + (ray_dim if i in self.skips and i > 0 else 0), width)
+                  for i in range(depth)}
+        shapes["rgb"] = (width, 3)
+        self.slots = nn.ModuleDict({name: make_slot(n_in, n_out, ranks.get(name))
+                                    for name, (n_in, n_out) in shapes.items()})
+
+    def forward(self, rays: torch.Tensor) -> torch.Tensor:
+        """rays (N, 4) normalised ray coordinates. Returns rgb (N, 3)."""
+        encoded = positional_encoding(rays, self.pos_freqs)
+        h = encoded
+        for i in range(self.depth):
+            if i in self.skips and i > 0:
+                h = torch.cat([h, encoded], dim=-1)
+            h = torch.relu(self.slots[f"trunk{i}"](h))
+        return torch.sigmoid(self.slots["rgb"](h))
+
+    def named_slots(self) -> Iterator[tuple[str, nn.Module]]:
         return iter(self.slots.items())

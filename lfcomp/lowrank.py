@@ -72,7 +72,8 @@ def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str,
     """
     check_rank(rank, model)
     seed_everything(train_cfg["seed"])
-    rays = RayBatches.from_views(views, model.camera.log_focal.device, train_cfg["seed"] + 1)
+    device = model.camera.log_focal.device
+    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 1, train_cfg["holdout_views"])
     weights = constrained_weights(model, rank)
     rho = float(cfg["rho"])
     with torch.no_grad():
@@ -100,7 +101,7 @@ def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str,
     with torch.no_grad():
         for w in weights.values():
             w.copy_(admm_rank_projection(w, rank))
-    report = evaluate(model, views, train_cfg["eval_views"], train_cfg["chunk_rays"])
+    report = evaluate(model, views, train_cfg)
     report["params"] = count_params(model)
     report["rank"] = rank
     report["stored_params"] = stored_params(model, rank)

@@ -151,7 +151,7 @@ def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: di
     check_centroids(centroids)
     seed_everything(train_cfg["seed"])
     device = model.camera.log_focal.device
-    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 3)
+    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 3, train_cfg["holdout_views"])
     weights = weight_params(model)
     biases = [p for _, p in bias_params(model)]
     all_values = torch.cat([p.detach().reshape(-1).cpu() for _, p in weights]).numpy()
@@ -184,7 +184,7 @@ def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: di
         weight_shapes=[list(p.shape) for _, p in weights], weight_symbols=symbols,
         weight_ranges=torch.stack(ranges), bias_names=bias_names, bias_codes=bias_codes, bias_ranges=bias_ranges)
     dequantize_model(model, quantized)
-    report = evaluate(model, views, train_cfg["eval_views"], train_cfg["chunk_rays"])
+    report = evaluate(model, views, train_cfg)
     report["params"] = count_params(model)
     report["centroids"] = centroids
     report["outside_fraction"] = outside / all_values.size
@@ -209,8 +209,7 @@ def update_codebook(model: SceneModel, rays: RayBatches, weights: list[tuple[str
     def render(s, t, x, y, perturb=False, generator=None):
         overrides = {name: dequantize_weight(sym, centres, rng, list(p.shape))
                      for (name, p), sym, rng in zip(weights, device_symbols, device_ranges)}
-        origins, directions = model.camera.rays(s, t, x, y)
-        return functional_call(model, overrides, (origins, directions), {"perturb": perturb, "generator": generator})
+        return functional_call(model, overrides, (s, t, x, y), {"perturb": perturb, "generator": generator})
 
     if cfg["codebook_steps"] > 0:
         optimise(model, rays, [centres] + biases, cfg["codebook_steps"], cfg["lr"], cfg["lr_final_ratio"],

@@ -1,5 +1,7 @@
 """Stage 2, NeRF-org (paper §2.2): fit the scene model and its camera (f, Δ) to the views.
 
+(The stage is called ``nerf`` whatever the model kind; for ``nelf`` there is no camera to learn.)
+
 The camera starts from the light field's known disparity range and stays frozen for a warm-up
 (``camera.freeze_steps``) before it trains at ``camera.lr_scale × lr``, which keeps the
 self-calibrated baseline from collapsing (see docs on narrow-baseline light fields).
@@ -38,8 +40,9 @@ def scene_disparity_range(model: SceneModel, quantiles: tuple[float, float] = (0
     """Disparity (px per view step) spanned by the centre view's rendered depth, 1st-99th percentile."""
     _, depth = model.render_view(0.0, 0.0)
     lo, hi = np.quantile(depth, quantiles)
-    disp = model.camera.disparity_per_view(torch.tensor([hi, lo], dtype=torch.float32,
-                                                        device=model.camera.log_focal.device))
+    with torch.no_grad():
+        disp = model.camera.disparity_per_view(torch.tensor([hi, lo], dtype=torch.float32,
+                                                            device=model.camera.log_focal.device))
     return [round(float(d), 4) for d in disp]
 
 
@@ -54,7 +57,7 @@ def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device) -> tup
     log.info("model: %s, %d parameters, %d samples per ray, %d views of %dx%d on %s",
              spec["kind"], count_params(model), spec["samples"], lf.grid[0] * lf.grid[1], *lf.size, device)
 
-    rays = RayBatches.from_views(lf.views, device, train_cfg["seed"])
+    rays = RayBatches.from_views(lf.views, device, train_cfg["seed"], train_cfg["holdout_views"])
     camera_params = [p for p in model.camera.parameters() if p.requires_grad]
     freeze = int(camera_cfg["freeze_steps"]) if camera_params else 0
     for p in camera_params:
@@ -73,14 +76,16 @@ def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device) -> tup
                        train_cfg["batch_rays"], "train", on_step=release_camera if freeze else None,
                        log_every=train_cfg["log_every"], precision=train_cfg["precision"])
 
-    report = evaluate(model, lf.views, train_cfg["eval_views"], train_cfg["chunk_rays"])
+    report = evaluate(model, lf.views, train_cfg)
     report["params"] = count_params(model)
     report["camera"] = model.camera.values()
     report["camera_init"] = camera_init
-    report["disparity_range_scene"] = scene_disparity_range(model)
-    s_edge, _ = grid_offset(0, 0, lf.grid)
-    log.info("learned camera: f=%.4g Δ=%.4g κ=%.4g; scene disparity %s px/view (corner view shift ±%.2f px max)",
-             *report["camera"].values(), report["disparity_range_scene"],
-             abs(s_edge) * max(abs(d) for d in report["disparity_range_scene"]))
-    log.info("NeRF-org: PSNR %.2f dB (RGB) on %d views", report["psnr_rgb"], len(report["views"]))
-    return model, {"history": history, "report": report, "stages": {"nerf": report}}
+    if model.kind == "nerf":
+        report["disparity_range_scene"] = scene_disparity_range(model)
+        s_edge, _ = grid_offset(0, 0, lf.grid)
+        log.info("learned camera: f=%.4g Δ=%.4g κ=%.4g; scene disparity %s px/view (corner view shift ±%.2f px)",
+                 *report["camera"].values(), report["disparity_range_scene"],
+                 abs(s_edge) * max(abs(d) for d in report["disparity_range_scene"]))
+    log.info("%s-org: PSNR %.2f dB (RGB) on %d views", model.kind, report["psnr_rgb"], len(report["views"]))
+    return model, {"history": history, "report": report, "stages": {"nerf": report},
+                   "holdout_views": train_cfg["holdout_views"]}

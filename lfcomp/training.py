@@ -47,26 +47,34 @@ class RayBatches:
     grid: tuple[int, int]
     size: tuple[int, int]
     generator: torch.Generator
+    training_views: torch.Tensor  # flat indices u·V + v of the views rays are drawn from
 
     @classmethod
-    def from_views(cls, views: np.ndarray, device: torch.device, seed: int) -> RayBatches:
-        grid, size = views.shape[:2], views.shape[2:4]
+    def from_views(cls, views: np.ndarray, device: torch.device, seed: int,
+                   holdout: list[list[int]] | None = None) -> RayBatches:
+        """All pixels of all views except the ``holdout`` views [[u, v], ...]."""
+        (U, V), size = views.shape[:2], views.shape[2:4]
         colours = torch.from_numpy(views.reshape(-1, 3)).to(device=device, dtype=torch.float32) / 255.0
         generator = torch.Generator(device=device)
         generator.manual_seed(seed)
-        return cls(colours, (int(grid[0]), int(grid[1])), (int(size[0]), int(size[1])), generator)
+        excluded = {int(u) * V + int(v) for u, v in holdout or []}
+        training = torch.tensor([i for i in range(U * V) if i not in excluded], device=device)
+        if training.numel() == 0:
+            raise LfcompError("train.holdout_views", "every view is held out; nothing to train on")
+        return cls(colours, (int(U), int(V)), (int(size[0]), int(size[1])), generator, training)
 
     def sample(self, batch: int) -> tuple[torch.Tensor, ...]:
-        """(s, t, x, y, target colour) of ``batch`` random rays."""
-        index = torch.randint(0, self.colours.shape[0], (batch,), generator=self.generator,
-                              device=self.colours.device)
+        """(s, t, x, y, target colour) of ``batch`` random rays of the training views."""
         (U, V), (H, W) = self.grid, self.size
-        x = (index % W).float()
-        y = ((index // W) % H).float()
-        v = ((index // (W * H)) % V).float()
-        u = (index // (W * H * V)).float()
-        s = v - (V - 1) / 2.0
-        t = u - (U - 1) / 2.0
+        device = self.colours.device
+        pick = torch.randint(0, self.training_views.numel(), (batch,), generator=self.generator, device=device)
+        view = self.training_views[pick]
+        pixel = torch.randint(0, H * W, (batch,), generator=self.generator, device=device)
+        index = view * (H * W) + pixel
+        x = (pixel % W).float()
+        y = (pixel // W).float()
+        s = (view % V).float() - (V - 1) / 2.0
+        t = (view // V).float() - (U - 1) / 2.0
         return s, t, x, y, self.colours[index]
 
 
@@ -90,14 +98,25 @@ def eval_positions(grid: tuple[int, int], eval_views: str | int) -> list[tuple[i
     return picks[:max(k, 1)]
 
 
-def evaluate(model: SceneModel, views: np.ndarray, eval_views: str | int, chunk_rays: int) -> dict[str, Any]:
-    """Render the evaluation views and report PSNR (RGB and Y), per view and mean."""
-    positions = eval_positions(views.shape[:2], eval_views)
+def _psnr_of(model: SceneModel, views: np.ndarray, positions: list[tuple[int, int]],
+             chunk_rays: int) -> dict[str, Any]:
     rendered = render_views(model, [(float(u), float(v)) for u, v in positions], chunk_rays)
     reference = np.stack([views[u, v] for u, v in positions])
     rgb, y = per_view_psnr(reference, rendered)
     return {"psnr_rgb": float(rgb.mean()), "psnr_y": float(y.mean()), "views": [list(p) for p in positions],
             "psnr_rgb_views": rgb.round(4).tolist()}
+
+
+def evaluate(model: SceneModel, views: np.ndarray, train_cfg: dict[str, Any]) -> dict[str, Any]:
+    """PSNR (RGB and Y), per view and mean, on ``train.eval_views`` of the training views; held-out
+    views (``train.holdout_views``) are reported apart under ``holdout``."""
+    holdout = [tuple(map(int, p)) for p in train_cfg.get("holdout_views") or []]
+    positions = [p for p in eval_positions(views.shape[:2], train_cfg["eval_views"]) if p not in holdout]
+    report = _psnr_of(model, views, positions, train_cfg["chunk_rays"])
+    if holdout:
+        report["holdout"] = _psnr_of(model, views, holdout, train_cfg["chunk_rays"])
+        log.info("held-out views %s: PSNR %.2f dB", holdout, report["holdout"]["psnr_rgb"])
+    return report
 
 
 def optimise(model: SceneModel, rays: RayBatches, params: Iterable[torch.nn.Parameter] | list[dict],
@@ -111,9 +130,9 @@ def optimise(model: SceneModel, rays: RayBatches, params: Iterable[torch.nn.Para
     ``loss_reduction="sum"`` uses the paper's ``‖c' − c_gt‖²`` (sum over the batch), which sets the
     scale that ADMM's ρ is relative to. ``extra_loss`` is added every step (e.g. ADMM's augmented
     term); ``on_step(step)`` runs after each update (e.g. ADMM's Z and U updates). ``render``
-    replaces ``model.render_pixels`` (quantization renders through a shared trainable codebook).
+    replaces ``model`` as the renderer (quantization renders through a shared trainable codebook).
     """
-    render = render or model.render_pixels
+    render = render or model
     model.train()
     optimiser = torch.optim.Adam(params, lr=lr)
     gamma = lr_final_ratio ** (1.0 / max(steps, 1))

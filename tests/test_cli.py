@@ -33,15 +33,18 @@ def run(*args: str) -> int:
     return main([*map(str, args), *SMOKE])
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("chain")
+@pytest.fixture(scope="module", params=["nerf", "nelf"])
+def chain(request, tmp_path_factory) -> dict[str, Path]:
+    """The whole chain for one model kind; the nelf run also holds the centre view out of training."""
+    kind = request.param
+    d = tmp_path_factory.mktemp(f"chain-{kind}")
     p = {k: d / v for k, v in dict(lf="lf.zarr", nerf="nerf.pt", lr="r4/lr.pt", cores="r4/cores.zarr",
                                     dlr="r4/dlr.pt", q="r4/n8/qdlr.pt", book="r4/n8/codebook.npy",
                                     bits="r4/n8/bitstream.lfc", dec="r4/n8/decoded.zarr",
                                     metrics="r4/n8/metrics.json").items()}
     assert run("ingest", SCENE, p["lf"], "--format", "hci", "--views", 5, 5, "--crop", 32, 32) == 0
-    assert run("train", p["lf"], p["nerf"], "--set", "train.steps=40") == 0
+    holdout = ["--set", "train.holdout_views=[[2, 2]]"] if kind == "nelf" else []
+    assert run("train", p["lf"], p["nerf"], "--set", "train.steps=40", "--set", f"model.kind={kind}", *holdout) == 0
     assert run("lowrank", p["nerf"], p["lf"], p["lr"], "--rank", 4) == 0
     assert run("decompose", p["lr"], p["cores"], "--rank", 4) == 0
     assert run("distill", p["cores"], p["lf"], p["dlr"]) == 0
@@ -52,6 +55,7 @@ def chain(tmp_path_factory) -> dict[str, Path]:
                            "--at", "2,2.5", "--at", "0.25,3.75", *SMOKE], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert run("evaluate", p["lf"], p["dec"], p["metrics"], "--bitstream", p["bits"], "--model", p["q"]) == 0
+    p["kind"] = kind
     return p
 
 
@@ -62,11 +66,13 @@ def quantized_model(path: Path):
 
 
 def test_every_stage_wrote_its_artifact(chain):
+    assert load_checkpoint(chain["q"], ("quantize",))["spec"]["kind"] == chain["kind"]
     for key in ("lf", "nerf", "lr", "cores", "dlr", "q", "book", "bits", "dec", "metrics"):
         assert chain[key].exists(), key
     assert not list(chain["lf"].parent.rglob(".*partial*"))
     nerf = load_checkpoint(chain["nerf"], ("nerf",))
     assert {"focal", "baseline", "kappa"} <= set(nerf["report"]["camera"])
+    assert ("disparity_range_scene" in nerf["report"]) == (chain["kind"] == "nerf")
     assert len(nerf["history"]) > 0 and "psnr" in nerf["history"][0]
     codebook = np.load(chain["book"])
     assert codebook.shape == (8,) and np.all(np.diff(codebook) > 0)
@@ -103,6 +109,14 @@ def test_metrics_report_rate_distortion_and_stages(chain):
     assert m["rate_point"] == {"rank": 4, "centroids": 8}
     sizes = [m["stages"][s]["size_percent"] for s in ("nerf", "lowrank", "distill", "quantize")]
     assert sizes[0] == pytest.approx(100.0) and sizes[1] < 100 and sizes[3] < sizes[2] < 100
+    if chain["kind"] == "nelf":  # the held-out centre view is reported apart, at every stage
+        assert m["holdout"]["views"] == [[2, 2]]
+        assert m["holdout"]["psnr_rgb"] == pytest.approx(m["psnr_rgb_views"][2][2], abs=1e-3)
+        ckpt = load_checkpoint(chain["q"], ("quantize",))
+        assert all(ckpt["stages"][s]["holdout"]["views"] == [[2, 2]] for s in ckpt["stages"])
+        assert [2, 2] not in ckpt["stages"]["nerf"]["views"]
+    else:
+        assert "holdout" not in m
 
 
 def test_corrupted_bitstreams_give_clean_errors_and_no_output(chain, tmp_path):

@@ -19,12 +19,20 @@ from lfcomp.quantize import (LEVELS, check_centroids, dequantize_weight, fit_cod
                              quantize_weight, uniform16_codes, uniform16_values)
 from lfcomp.scene import SceneModel, make_spec
 
-MODEL = {"kind": "nerf", "depth": 3, "width": 16, "skips": [], "pos_freqs": 2, "dir_freqs": 1, "samples": 6}
+MODEL = {"depth": 3, "width": 16, "skips": [], "pos_freqs": 2, "dir_freqs": 1, "samples": 6}
+# weight matrices (not counting biases) a rank-3/rank-4 constraint restricts, and the split ones
+CONSTRAINED = {"nerf": {"trunk0", "trunk1", "trunk2", "feature", "color_hidden"}, "nelf": {"trunk0", "trunk1", "trunk2"}}
+KEPT = {"nerf": {"sigma", "rgb"}, "nelf": {"rgb"}}
 
 
-def tiny_model(seed: int = 0) -> SceneModel:
+@pytest.fixture(params=["nerf", "nelf"])
+def kind(request) -> str:
+    return request.param
+
+
+def tiny_model(kind: str = "nerf", seed: int = 0) -> SceneModel:
     torch.manual_seed(seed)
-    spec = make_spec(MODEL, (3, 3), (8, 8), 2.0, 6.0, 10.0)
+    spec = make_spec({**MODEL, "kind": kind}, (3, 3), (8, 8), 2.0, 6.0, 10.0)
     return SceneModel(spec, initial_camera(8, 8, (-1, 1), 2.0, 6.0), camera_trainable=False)
 
 
@@ -56,13 +64,13 @@ def test_check_rank_bounds():
     check_rank(15, model)
 
 
-def test_admm_gives_rank_r_weights_on_constrained_layers_only():
-    model = tiny_model()
+def test_admm_gives_rank_r_weights_on_constrained_layers_only(kind):
+    model = tiny_model(kind)
     views = make_synthetic_lightfield(3, 3, 8, 8)
     cfg = smoke_cfg()
     model, extras = admm_lowrank(model, views, 3, {**cfg["lowrank"], "steps": 12, "z_update_every": 4}, cfg["train"])
     weights = constrained_weights(model, 3)
-    assert set(weights) == {"trunk0", "trunk1", "trunk2", "feature", "color_hidden"}  # not sigma/rgb
+    assert set(weights) == CONSTRAINED[kind]  # not the thin output layers
     for w in weights.values():
         assert torch.linalg.matrix_rank(w.detach()) <= 3
     assert [r["step"] for r in extras["admm_residuals"]] == [4, 8, 12]
@@ -88,14 +96,14 @@ def test_layer_split_only_when_it_saves_parameters(n1, n2, rank, split):
     assert saves_parameters(n1, n2, rank) is split
 
 
-def test_distilled_network_from_cores_renders_like_the_low_rank_one():
-    model = tiny_model()
+def test_distilled_network_from_cores_renders_like_the_low_rank_one(kind):
+    model = tiny_model(kind)
     with torch.no_grad():
         for w in constrained_weights(model, 4).values():
             w.copy_(admm_rank_projection(w, 4))
     layers = decompose_model(model, 4)
-    assert {n for n, a in layers.items() if "Q1" in a} == {"trunk0", "trunk1", "trunk2", "feature", "color_hidden"}
-    assert "weight" in layers["sigma"] and "weight" in layers["rgb"]  # 16×1 and 8×3: splitting costs more
+    assert {n for n, a in layers.items() if "Q1" in a} == CONSTRAINED[kind]
+    assert {n for n, a in layers.items() if "weight" in a} == KEPT[kind]  # splitting them costs more
     attrs = {"spec": model.spec, "camera": model.camera.values(), "camera_state": camera_state(model)}
     slim = model_from_cores(layers, attrs)
     assert sum(p.numel() for p in slim.field.parameters()) < sum(p.numel() for p in model.field.parameters())
@@ -138,8 +146,8 @@ def test_check_centroids_and_too_many_centroids():
         fit_codebook(np.array([0.1, 0.2, 0.1, 0.2]), 3, 20, seed=0)
 
 
-def test_quantize_model_then_codec_round_trip_is_bit_exact():
-    model = tiny_model()
+def test_quantize_model_then_codec_round_trip_is_bit_exact(kind):
+    model = tiny_model(kind)
     views = make_synthetic_lightfield(3, 3, 8, 8)
     cfg = smoke_cfg()
     with torch.no_grad():

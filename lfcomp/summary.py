@@ -1,0 +1,172 @@
+"""Rate-point tables: one row per (scene, rank, centroids) from the metrics.json of ``lfcomp evaluate``.
+
+``summarize(metrics_paths, out_csv, out_md)`` writes every rate point as a CSV row and a Markdown
+report: one table per scene (rows in increasing bpp, i.e. along the rate-distortion curve) and, when
+there is more than one scene, a table of the means over scenes per rate point. The per-stage
+columns follow the paper's Table 2 (PSNR and size after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from lfcomp.artifacts import atomic_output
+from lfcomp.errors import LfcompError
+
+STAGES = ("nerf", "lowrank", "distill", "quantize")
+STAGE_TITLES = {"nerf": "NeRF-org", "lowrank": "LR-NeRF", "distill": "DLR-NeRF", "quantize": "QDLR-NeRF"}
+
+COLUMNS = (
+    ["scene", "rank", "centroids", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
+    + [f"psnr_{stage}" for stage in STAGES]
+    + [f"params_{stage}" for stage in STAGES]
+    + ["grid_u", "grid_v", "height", "width", "metrics"]
+)
+
+_RATE_DIRS = re.compile(r"^r(\d+)$"), re.compile(r"^n(\d+)$")
+
+
+def _rate_point_from_path(path: Path) -> tuple[str | None, int | None, int | None]:
+    """(scene, rank, centroids) from the workflow's layout ``{scene}/r{rank}/n{centroids}/metrics.json``."""
+    parts = path.parent.parts
+    if len(parts) >= 3:
+        rank, centroids = _RATE_DIRS[0].match(parts[-2]), _RATE_DIRS[1].match(parts[-1])
+        if rank and centroids:
+            return parts[-3], int(rank[1]), int(centroids[1])
+    return None, None, None
+
+
+def _row(path: Path) -> dict[str, Any]:
+    try:
+        metrics = json.loads(path.read_text())
+    except OSError as exc:
+        raise LfcompError(path, f"cannot read metrics: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise LfcompError(path, f"not valid JSON: {exc}") from None
+    if not isinstance(metrics, dict):
+        raise LfcompError(path, "metrics must be a JSON object")
+    missing = [key for key in ("psnr_rgb", "psnr_y", "bytes", "bpp") if key not in metrics]
+    if missing:
+        raise LfcompError(path, f"metrics lack {', '.join(missing)}")
+
+    scene, rank, centroids = _rate_point_from_path(path)
+    rate_point = metrics.get("rate_point") or {}
+    row: dict[str, Any] = {
+        "scene": metrics.get("scene", scene if scene is not None else path.parent.name),
+        "rank": rate_point.get("rank", rank),
+        "centroids": rate_point.get("centroids", centroids),
+        "bytes": metrics["bytes"],
+        "bpp": metrics["bpp"],
+        "psnr_rgb": metrics["psnr_rgb"],
+        "psnr_y": metrics["psnr_y"],
+        "metrics": str(path),
+    }
+    stages = {stage: (metrics.get("stages") or {}).get(stage) or {} for stage in STAGES}
+    for stage in STAGES:
+        row[f"psnr_{stage}"] = stages[stage].get("psnr_rgb")
+        row[f"params_{stage}"] = stages[stage].get("params")
+    row["params"] = metrics.get("params", row["params_quantize"])
+    # Model size relative to NeRF-org: the stage's own figure (which can count bits) if it has
+    # one, else the ratio of parameter counts.
+    row["size_pct"] = stages["quantize"].get("size_percent")
+    if row["size_pct"] is None and row["params_nerf"] and row["params"] is not None:
+        row["size_pct"] = 100.0 * row["params"] / row["params_nerf"]
+    row["grid_u"], row["grid_v"] = (metrics.get("grid") or [None, None])[:2]
+    row["height"], row["width"] = (metrics.get("size") or [None, None])[:2]
+    return row
+
+
+def _sort_key(row: dict[str, Any]) -> tuple:
+    return (str(row["scene"]), row["bpp"], -(row["rank"] or 0), -(row["centroids"] or 0))
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _stage_psnrs(row: dict[str, Any]) -> str:
+    values = [row[f"psnr_{stage}"] for stage in STAGES]
+    return " / ".join(_fmt(v, 2) for v in values) if any(v is not None for v in values) else "–"
+
+
+def _scene_table(rows: list[dict[str, Any]]) -> list[str]:
+    stages = " / ".join(STAGE_TITLES[s] for s in STAGES)
+    lines = [
+        f"| rank | centroids | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) | params | size vs NeRF-org | PSNR {stages} (dB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        size = "–" if row["size_pct"] is None else f"{row['size_pct']:.1f}%"
+        lines.append(
+            f"| {_fmt(row['rank'], 0)} | {_fmt(row['centroids'], 0)} | {row['bytes']} | {row['bpp']:.5f} "
+            f"| {row['psnr_rgb']:.2f} | {row['psnr_y']:.2f} | {_fmt(row['params'], 0)} | {size} "
+            f"| {_stage_psnrs(row)} |"
+        )
+    return lines
+
+
+def _mean_table(rows: list[dict[str, Any]]) -> list[str]:
+    points: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        points.setdefault((row["rank"], row["centroids"]), []).append(row)
+    lines = [
+        "| rank | centroids | scenes | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    means = []
+    for (rank, centroids), group in points.items():
+        n = len(group)
+        means.append((
+            sum(r["bpp"] for r in group) / n, rank, centroids, n,
+            sum(r["bytes"] for r in group) / n,
+            sum(r["psnr_rgb"] for r in group) / n,
+            sum(r["psnr_y"] for r in group) / n,
+        ))
+    for bpp, rank, centroids, n, nbytes, psnr_rgb, psnr_y in sorted(means, key=lambda m: m[0]):
+        lines.append(
+            f"| {_fmt(rank, 0)} | {_fmt(centroids, 0)} | {n} | {nbytes:.0f} | {bpp:.5f} "
+            f"| {psnr_rgb:.2f} | {psnr_y:.2f} |"
+        )
+    return lines
+
+
+def summarize(metrics_paths: list[Path], out_csv: Path, out_md: Path) -> None:
+    """Write the rate-point table of ``metrics_paths`` as CSV (``out_csv``) and Markdown (``out_md``)."""
+    if not metrics_paths:
+        raise LfcompError("summarize", "no metrics.json given")
+    rows = sorted((_row(Path(p)) for p in metrics_paths), key=_sort_key)
+    scenes = list(dict.fromkeys(row["scene"] for row in rows))
+
+    with atomic_output(out_csv) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
+
+    title = f"Rate points of {scenes[0]}" if len(scenes) == 1 else f"Rate points of {len(scenes)} scenes"
+    lines = [f"# {title}", ""]
+    lines += [
+        "bpp = 8 x bytes of the bitstream / (U x V x H x W); PSNR averaged over all views, "
+        "from the views decoded from the bitstream. Rows in increasing bpp.",
+        "",
+    ]
+    for scene in scenes:
+        scene_rows = [row for row in rows if row["scene"] == scene]
+        first = scene_rows[0]
+        shape = ""
+        if first["grid_u"] is not None and first["height"] is not None:
+            shape = f" ({first['grid_u']}x{first['grid_v']} views of {first['height']}x{first['width']})"
+        lines += [f"## {scene}{shape}", ""] + _scene_table(scene_rows) + [""]
+    if len(scenes) > 1:
+        lines += ["## Mean over scenes", ""] + _mean_table(rows) + [""]
+    with atomic_output(out_md) as tmp:
+        Path(tmp).write_text("\n".join(lines))
