@@ -126,6 +126,24 @@ def _config(args: argparse.Namespace, source: dict[str, Any] | None = None) -> d
     return cfg
 
 
+def _resume(args: argparse.Namespace, cfg: dict[str, Any], inputs: list[str], **extra: Any):
+    """Resume state beside the output (``OUT.resume``), keyed by the stage, settings and inputs."""
+    import hashlib
+    import json
+
+    from lfcomp.training import Resume
+
+    def identity(path: str) -> list[Any]:
+        stat = Path(path).stat()
+        return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+    key = json.dumps({"command": args.command, "config": cfg, "inputs": [identity(p) for p in inputs], **extra},
+                     sort_keys=True, default=str)
+    out = Path(args.out)
+    return Resume(out.with_name(out.name + ".resume"), int(cfg["train"]["resume_every"]),
+                  hashlib.sha256(key.encode()).hexdigest())
+
+
 def _device(args: argparse.Namespace):
     from lfcomp.training import resolve_device
 
@@ -146,8 +164,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     cfg, device = _config(args), _device(args)
     lf = read_lightfield(args.lightfield)
-    model, extras = train_nerf(lf, cfg, device)
+    resume = _resume(args, cfg, [args.lightfield])
+    model, extras = train_nerf(lf, cfg, device, resume)
     save_checkpoint(args.out, "nerf", model, config=cfg, lightfield=args.lightfield, **extras)
+    resume.remove()
 
 
 def cmd_lowrank(args: argparse.Namespace) -> None:
@@ -160,10 +180,12 @@ def cmd_lowrank(args: argparse.Namespace) -> None:
     model = model_from_checkpoint(ckpt)
     check_rank(args.rank, model)
     lf = read_lightfield(args.lightfield)
-    model, extras = admm_lowrank(model.to(device), lf.views, args.rank, cfg["lowrank"], cfg["train"])
+    resume = _resume(args, cfg, [args.checkpoint, args.lightfield], rank=args.rank)
+    model, extras = admm_lowrank(model.to(device), lf.views, args.rank, cfg["lowrank"], cfg["train"], resume)
     stages = {**ckpt["stages"], "lowrank": extras["report"]}
     save_checkpoint(args.out, "lowrank", model, config=cfg, stages=stages,
                     holdout_views=cfg["train"]["holdout_views"], **extras)
+    resume.remove()
 
 
 def cmd_decompose(args: argparse.Namespace) -> None:
@@ -191,10 +213,12 @@ def cmd_distill(args: argparse.Namespace) -> None:
     cfg, device = _config(args, attrs), _device(args)
     model = model_from_cores(layers, attrs).to(device)
     lf = read_lightfield(args.lightfield)
-    model, extras = distill(model, lf.views, cfg["distill"], cfg["train"])
+    resume = _resume(args, cfg, [args.cores, args.lightfield])
+    model, extras = distill(model, lf.views, cfg["distill"], cfg["train"], resume)
     stages = {**attrs["stages"], "distill": extras["report"]}
     save_checkpoint(args.out, "distill", model, config=cfg, rank=attrs["rank"], stages=stages,
                     holdout_views=cfg["train"]["holdout_views"], **extras)
+    resume.remove()
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
@@ -261,7 +285,11 @@ COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("c
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so that atomic outputs clean up when Snakemake or SLURM sends SIGTERM
+    """SIGTERM (Snakemake, a SLURM time limit): a training loop stops after its step and saves its
+    resume state; anything else stops at once. Either way atomic outputs are cleaned up."""
+    training = sys.modules.get("lfcomp.training")
+    if training is None or not training.request_stop():
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

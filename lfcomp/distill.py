@@ -17,7 +17,7 @@ import torch
 from lfcomp.decompose import load_camera_state
 from lfcomp.fields import FactorizedLinear
 from lfcomp.scene import SceneModel
-from lfcomp.training import RayBatches, count_params, evaluate, optimise, seed_everything
+from lfcomp.training import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 
@@ -42,8 +42,8 @@ def model_from_cores(layers: dict[str, dict[str, np.ndarray]], attrs: dict[str, 
     return model
 
 
-def distill(model: SceneModel, views: np.ndarray, cfg: dict[str, Any], train_cfg: dict[str, Any]
-            ) -> tuple[SceneModel, dict[str, Any]]:
+def distill(model: SceneModel, views: np.ndarray, cfg: dict[str, Any], train_cfg: dict[str, Any],
+            resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
     """Fine-tune the distilled network; returns it and the stage extras."""
     seed_everything(train_cfg["seed"])
     device = model.camera.log_focal.device
@@ -51,7 +51,7 @@ def distill(model: SceneModel, views: np.ndarray, cfg: dict[str, Any], train_cfg
     log.info("DLR-NeRF initialised from cores: PSNR %.2f dB, %d parameters", before["psnr_rgb"], count_params(model))
     rays = RayBatches.from_views(views, device, train_cfg["seed"] + 2, train_cfg["holdout_views"])
     history = optimise(model, rays, list(model.field.parameters()), cfg["steps"], cfg["lr"], cfg["lr_final_ratio"],
-                       train_cfg["batch_rays"], "distill", log_every=train_cfg["log_every"])
+                       train_cfg["batch_rays"], "distill", log_every=train_cfg["log_every"], resume=resume)
     report = evaluate(model, views, train_cfg)
     report["params"] = count_params(model)
     report["psnr_rgb_from_cores"] = before["psnr_rgb"]

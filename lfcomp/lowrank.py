@@ -21,7 +21,7 @@ import torch
 from lfcomp.errors import LfcompError
 from lfcomp.fields import slot_weight_params
 from lfcomp.scene import SceneModel
-from lfcomp.training import RayBatches, count_params, evaluate, optimise, seed_everything
+from lfcomp.training import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 
@@ -65,7 +65,7 @@ def relative_residuals(weights: dict[str, torch.Tensor], targets: dict[str, torc
 
 
 def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str, Any],
-                 train_cfg: dict[str, Any]) -> tuple[SceneModel, dict[str, Any]]:
+                 train_cfg: dict[str, Any], resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
     """Run ADMM from a trained model; returns the model with rank-r weights and the stage extras.
 
     ``cfg`` is the ``lowrank`` config section; ``train_cfg`` supplies batch size, seed and evaluation.
@@ -95,9 +95,18 @@ def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str,
         residual_log.append({"step": step, **residuals})
         log.info("ADMM step %d: ‖W−Z‖/‖W‖ %s", step, " ".join(f"{n}={r:.3g}" for n, r in residuals.items()))
 
+    if resume is not None:  # Z, U and the residual log are part of the ADMM state
+        resume.extra_state = lambda: {"Z": Z, "U": U, "residuals": residual_log}
+
+        def load_admm_state(state: dict[str, Any]) -> None:
+            Z.update({n: z.to(device) for n, z in state["Z"].items()})
+            U.update({n: u.to(device) for n, u in state["U"].items()})
+            residual_log[:] = state["residuals"]
+
+        resume.load_extra_state = load_admm_state
     history = optimise(model, rays, list(model.field.parameters()), cfg["steps"], cfg["lr"], cfg["lr_final_ratio"],
                        train_cfg["batch_rays"], f"lowrank r={rank}", extra_loss=augmented_term,
-                       on_step=admm_update, loss_reduction="sum", log_every=train_cfg["log_every"])
+                       on_step=admm_update, loss_reduction="sum", log_every=train_cfg["log_every"], resume=resume)
     with torch.no_grad():
         for w in weights.values():
             w.copy_(admm_rank_projection(w, rank))

@@ -42,7 +42,8 @@ PAPER: Config = {
     },
     "train": {"steps": 300_000, "batch_rays": 1024, "lr": 5e-4, "lr_final_ratio": 0.1, "seed": 0,
               "log_every": 1000, "eval_views": "all", "chunk_rays": 4096, "precision": "fp32",
-              "holdout_views": []},  # [[u, v], ...] never trained on, reported apart (view synthesis)
+              "holdout_views": [],  # [[u, v], ...] never trained on, reported apart (view synthesis)
+              "resume_every": 5000},  # steps between resume states of train, lowrank and distill
     "lowrank": {"steps": 300_000, "rho": 10.0, "z_update_every": 100, "lr": 5e-4, "lr_final_ratio": 0.1},
     "distill": {"steps": 200_000, "lr": 5e-4, "lr_final_ratio": 0.1},
     "quantize": {"steps_per_layer": 30_000, "codebook_steps": 30_000, "kmeans_iters": 20, "lr": 5e-4,
@@ -69,7 +70,7 @@ def _derive(base: Config, changes: Config) -> Config:
 QUICK: Config = _derive(PAPER, {
     "model": {"depth": 4, "width": 64, "skips": [], "samples": 32},
     "camera": {"freeze_steps": 300},
-    "train": {"steps": 2500, "batch_rays": 1024, "lr": 2e-3, "log_every": 100, "eval_views": 9},
+    "train": {"steps": 2500, "batch_rays": 1024, "lr": 2e-3, "log_every": 100, "eval_views": 9, "resume_every": 500},
     "lowrank": {"steps": 800, "z_update_every": 50, "lr": 1e-3},
     "distill": {"steps": 600, "lr": 1e-3},
     "quantize": {"steps_per_layer": 100, "codebook_steps": 200, "lr": 5e-4},
@@ -90,7 +91,7 @@ QUICK: Config = _derive(PAPER, {
 SMOKE: Config = _derive(PAPER, {
     "model": {"depth": 4, "width": 32, "skips": [], "pos_freqs": 6, "dir_freqs": 2, "samples": 16},
     "camera": {"freeze_steps": 10},
-    "train": {"steps": 60, "batch_rays": 512, "lr": 5e-3, "log_every": 10, "eval_views": 5},
+    "train": {"steps": 60, "batch_rays": 512, "lr": 5e-3, "log_every": 10, "eval_views": 5, "resume_every": 20},
     "lowrank": {"steps": 40, "z_update_every": 10, "lr": 2e-3},
     "distill": {"steps": 30, "lr": 2e-3},
     "quantize": {"steps_per_layer": 5, "codebook_steps": 10, "lr": 1e-3},

@@ -18,7 +18,7 @@ import torch
 from lfcomp.camera import initial_camera
 from lfcomp.lightfield import LightField
 from lfcomp.scene import SceneModel, grid_offset, make_spec
-from lfcomp.training import RayBatches, count_params, evaluate, optimise, seed_everything
+from lfcomp.training import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 
@@ -46,7 +46,8 @@ def scene_disparity_range(model: SceneModel, quantiles: tuple[float, float] = (0
     return [round(float(d), 4) for d in disp]
 
 
-def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device) -> tuple[SceneModel, dict[str, Any]]:
+def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device,
+               resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
     """Train NeRF-org on all views; returns the model and the checkpoint extras (curve, report)."""
     train_cfg, camera_cfg = cfg["train"], cfg["camera"]
     seed_everything(train_cfg["seed"])
@@ -74,7 +75,7 @@ def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device) -> tup
         groups.append({"params": camera_params, "lr": train_cfg["lr"] * camera_cfg["lr_scale"]})
     history = optimise(model, rays, groups, train_cfg["steps"], train_cfg["lr"], train_cfg["lr_final_ratio"],
                        train_cfg["batch_rays"], "train", on_step=release_camera if freeze else None,
-                       log_every=train_cfg["log_every"], precision=train_cfg["precision"])
+                       log_every=train_cfg["log_every"], precision=train_cfg["precision"], resume=resume)
 
     report = evaluate(model, lf.views, train_cfg)
     report["params"] = count_params(model)

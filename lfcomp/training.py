@@ -11,12 +11,14 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
 from lfcomp.metrics import per_view_psnr
 from lfcomp.scene import SceneModel, render_views
@@ -124,13 +126,16 @@ def optimise(model: SceneModel, rays: RayBatches, params: Iterable[torch.nn.Para
              extra_loss: Callable[[], torch.Tensor] | None = None,
              on_step: Callable[[int], None] | None = None, loss_reduction: str = "mean",
              log_every: int = 100, precision: str = "fp32",
-             render: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None) -> list[dict[str, float]]:
+             render: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
+             resume: Resume | None = None) -> list[dict[str, float]]:
     """Adam over random ray batches; returns the training curve [{step, loss, psnr}].
 
     ``loss_reduction="sum"`` uses the paper's ``‖c' − c_gt‖²`` (sum over the batch), which sets the
     scale that ADMM's ρ is relative to. ``extra_loss`` is added every step (e.g. ADMM's augmented
     term); ``on_step(step)`` runs after each update (e.g. ADMM's Z and U updates). ``render``
     replaces ``model`` as the renderer (quantization renders through a shared trainable codebook).
+    With ``resume``, the loop saves its complete state periodically and on interruption, and
+    continues from a saved state instead of starting over.
     """
     render = render or model
     model.train()
@@ -141,7 +146,110 @@ def optimise(model: SceneModel, rays: RayBatches, params: Iterable[torch.nn.Para
     running: list[float] = []
     use_bf16 = precision == "bf16"
     device_type = rays.colours.device.type
-    with tqdm(range(1, steps + 1), desc=desc, unit="step", mininterval=2.0, leave=False) as bar:
+    loop = TrainingLoop(model, optimiser, scheduler, rays.generator, history, running)
+    first = resume.restore(loop) + 1 if resume else 1
+    _STOP.active = True
+    try:
+        _run_steps(first, steps, desc, loop, render, rays, batch_rays, use_bf16, device_type,
+                   loss_reduction, extra_loss, on_step, log_every, resume)
+    finally:
+        _STOP.active = False
+    return history
+
+
+class _StopFlag:
+    active = False  # a training loop is running
+    requested = False
+
+
+_STOP = _StopFlag()
+
+
+def request_stop() -> bool:
+    """Ask the running training loop to stop after its current step (SIGTERM from Snakemake or a
+    SLURM time limit); it saves its resume state first. False when no loop is running."""
+    if _STOP.active:
+        _STOP.requested = True
+    return _STOP.active
+
+
+@dataclass
+class TrainingLoop:
+    """The mutable state of one optimisation loop (what a resume file holds)."""
+
+    model: SceneModel
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    history: list[dict[str, float]]
+    running: list[float]
+    completed: int = 0
+
+
+@dataclass
+class Resume:
+    """Periodic, restartable state of a long stage, kept beside (not as) its output.
+
+    ``fingerprint`` identifies the run (stage, settings, inputs): a state saved by a different run
+    is ignored. ``extra_state``/``load_extra_state`` carry a stage's own variables (ADMM's Z, U).
+    """
+
+    path: Path
+    every: int
+    fingerprint: str
+    extra_state: Callable[[], dict[str, Any]] | None = None
+    load_extra_state: Callable[[dict[str, Any]], None] | None = None
+
+    def save(self, loop: TrainingLoop, step: int) -> None:
+        state = {
+            "fingerprint": self.fingerprint, "step": step,
+            "model": loop.model.state_dict(), "optimiser": loop.optimiser.state_dict(),
+            "scheduler": loop.scheduler.state_dict(), "generator": loop.generator.get_state(),
+            "requires_grad": {n: p.requires_grad for n, p in loop.model.named_parameters()},
+            "history": loop.history, "running": loop.running,
+            "extra": self.extra_state() if self.extra_state else {},
+        }
+        with atomic_output(self.path) as tmp:
+            torch.save(state, tmp)
+
+    def restore(self, loop: TrainingLoop) -> int:
+        """Load a matching saved state into ``loop``; returns the last completed step (0 if none)."""
+        if not self.path.is_file():
+            return 0
+        try:
+            state = torch.load(self.path, map_location=loop.generator.device, weights_only=True)
+        except Exception as exc:  # a damaged resume file only costs the time it saved
+            log.warning("ignoring unreadable resume state %s (%s)", self.path, type(exc).__name__)
+            return 0
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring resume state %s: it belongs to another run (settings or inputs changed)",
+                        self.path)
+            return 0
+        loop.model.load_state_dict(state["model"])
+        for name, param in loop.model.named_parameters():
+            param.requires_grad_(state["requires_grad"][name])
+        loop.optimiser.load_state_dict(state["optimiser"])
+        loop.scheduler.load_state_dict(state["scheduler"])
+        loop.generator.set_state(state["generator"].cpu())
+        loop.history[:] = state["history"]
+        loop.running[:] = state["running"]
+        if self.load_extra_state:
+            self.load_extra_state(state["extra"])
+        loop.completed = int(state["step"])
+        log.info("resuming from %s after step %d", self.path, loop.completed)
+        return loop.completed
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _run_steps(first: int, steps: int, desc: str, loop: TrainingLoop, render: Callable[..., Any], rays: RayBatches,
+               batch_rays: int, use_bf16: bool, device_type: str, loss_reduction: str,
+               extra_loss: Callable[[], torch.Tensor] | None, on_step: Callable[[int], None] | None,
+               log_every: int, resume: Resume | None) -> None:
+    optimiser, scheduler, history, running = loop.optimiser, loop.scheduler, loop.history, loop.running
+    with tqdm(range(first, steps + 1), desc=desc, unit="step", mininterval=2.0, leave=False,
+              initial=first - 1, total=steps) as bar:
         for step in bar:
             s, t, x, y, target = rays.sample(batch_rays)
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -166,7 +274,13 @@ def optimise(model: SceneModel, rays: RayBatches, params: Iterable[torch.nn.Para
                 bar.set_postfix(psnr=f"{record['psnr']:.2f}dB")
                 log.info("%s step %d/%d  train PSNR %.2f dB  loss %.4g", desc, step, steps, record["psnr"],
                          record["loss"])
-    return history
+            loop.completed = step
+            if resume is not None and ((step % resume.every == 0 and step < steps) or _STOP.requested):
+                resume.save(loop, step)
+            if _STOP.requested:
+                _STOP.requested = False
+                log.info("%s stopped after step %d%s", desc, step, f"; state saved to {resume.path}" if resume else "")
+                raise KeyboardInterrupt
 
 
 def seed_everything(seed: int) -> None:
