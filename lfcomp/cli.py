@@ -20,6 +20,8 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spinning under contention
 
 from lfcomp import __version__  # noqa: E402
+from lfcomp.anchors import cmd_anchor, cmd_plots, cmd_report  # noqa: E402,F401  (anchors and figures)
+from lfcomp.anchors import register as register_anchor_commands  # noqa: E402
 from lfcomp.errors import LfcompError  # noqa: E402
 
 log = logging.getLogger("lfcomp")
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summarize", help="rate-point tables from metrics.json files")
     p.add_argument("out_csv"), p.add_argument("out_md"), p.add_argument("metrics", nargs="+")
 
+    register_anchor_commands(sub)
     for name, p in sub.choices.items():
         _common(p)
     return parser

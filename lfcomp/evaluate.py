@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lfcomp.artifacts import atomic_output
-from lfcomp.checkpoint import load_checkpoint
 from lfcomp.errors import LfcompError
 from lfcomp.lightfield import read_lightfield
-from lfcomp.metrics import bits_per_pixel, per_view_psnr
-
-
-def _finite(value: float) -> float | None:
-    return None if math.isinf(value) or math.isnan(value) else round(float(value), 4)
+from lfcomp.metrics import finite_or_none, bits_per_pixel, distortion_metrics
 
 
 def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,
@@ -27,15 +21,8 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
     ref, dec = read_lightfield(reference), read_lightfield(decoded)
     if ref.views.shape != dec.views.shape:
         raise LfcompError(decoded, f"shape {dec.views.shape} differs from the reference {ref.views.shape}")
-    rgb, y = per_view_psnr(ref.views, dec.views)
-    metrics: dict[str, Any] = {
-        "reference": str(reference), "decoded": str(decoded),
-        "grid": list(ref.grid), "size": list(ref.size),
-        "psnr_rgb": _finite(rgb[np.isfinite(rgb)].mean()) if np.isfinite(rgb).any() else None,
-        "psnr_y": _finite(y[np.isfinite(y)].mean()) if np.isfinite(y).any() else None,
-        "psnr_rgb_views": [[_finite(v) for v in row] for row in rgb],
-        "psnr_y_views": [[_finite(v) for v in row] for row in y],
-    }
+    metrics: dict[str, Any] = {"reference": str(reference), "decoded": str(decoded),
+                               **distortion_metrics(ref.views, dec.views)}
     spec = dec.attrs.get("spec")
     if bitstream is not None:
         path = Path(bitstream)
@@ -45,6 +32,8 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         metrics.update({"bitstream": str(path), "bytes": num_bytes, "bits": 8 * num_bytes,
                         "bpp": bits_per_pixel(num_bytes, ref.grid, ref.size)})
     if model is not None:
+        from lfcomp.checkpoint import load_checkpoint  # torch only when a model is given
+
         ckpt = load_checkpoint(model, ("quantize",))
         spec = ckpt["spec"]
         stages = ckpt.get("stages", {})
@@ -52,9 +41,10 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         metrics["rate_point"] = {"rank": ckpt.get("rank"), "centroids": ckpt["quantized"]["centroids"]}
         holdout = [tuple(map(int, p)) for p in ckpt.get("holdout_views", [])]
         if holdout:
+            rgb, y = np.array(metrics["psnr_rgb_views"], float), np.array(metrics["psnr_y_views"], float)
             metrics["holdout"] = {"views": [list(p) for p in holdout],
-                                  "psnr_rgb": _finite(float(np.mean([rgb[p] for p in holdout]))),
-                                  "psnr_y": _finite(float(np.mean([y[p] for p in holdout])))}
+                                  "psnr_rgb": finite_or_none(float(np.mean([rgb[p] for p in holdout]))),
+                                  "psnr_y": finite_or_none(float(np.mean([y[p] for p in holdout])))}
         metrics["stages"] = {
             name: {"psnr_rgb": r.get("psnr_rgb"), "params": r.get("params"),
                    "size_percent": None if not base else round(100.0 * stage_bits(name, r, metrics) / (32 * base), 3),

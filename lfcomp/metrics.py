@@ -6,6 +6,9 @@ full range, from 8-bit RGB), then averaged over views. bpp = bits / (U·V·H·W)
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
 
@@ -34,3 +37,23 @@ def per_view_psnr(reference: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, 
 def bits_per_pixel(num_bytes: int, grid: tuple[int, int], size: tuple[int, int]) -> float:
     """bpp = 8·bytes / (U·V·H·W): the rate of the whole light field per pixel of all its views."""
     return 8.0 * num_bytes / (grid[0] * grid[1] * size[0] * size[1])
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON-safe rounded number; None for inf (identical views) or nan."""
+    return None if math.isinf(value) or math.isnan(value) else round(float(value), 4)
+
+
+def distortion_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, Any]:
+    """The distortion block of every codec's metrics.json (neural codec and anchors alike):
+    grid, size, mean and per-view PSNR on RGB and Y. Identical views (inf dB) are left out of
+    the means and stored as null."""
+    rgb, y = per_view_psnr(reference, decoded)
+    return {
+        "grid": [int(reference.shape[0]), int(reference.shape[1])],
+        "size": [int(reference.shape[2]), int(reference.shape[3])],
+        "psnr_rgb": finite_or_none(rgb[np.isfinite(rgb)].mean()) if np.isfinite(rgb).any() else None,
+        "psnr_y": finite_or_none(y[np.isfinite(y)].mean()) if np.isfinite(y).any() else None,
+        "psnr_rgb_views": [[finite_or_none(v) for v in row] for row in rgb],
+        "psnr_y_views": [[finite_or_none(v) for v in row] for row in y],
+    }

@@ -42,7 +42,8 @@ RD_COLUMNS = ["scene", "codec", "rate_point", "qp", "rank", "centroids", "bytes"
 BD_COLUMNS = ["scene", "anchor", "codec", "distortion",
               *(f"bd_{m}_{f}" for m in ("psnr", "rate") for f in METHODS),
               "bpp_low", "bpp_high", "anchor_points", "test_points", "scenes", "note"]
-STAGE_COLUMNS = ["scene", "rank", "centroids", "stage", "title", "psnr_rgb", "params", "size_percent", "scenes"]
+STAGE_COLUMNS = ["scene", "codec", "rank", "centroids", "stage", "title", "psnr_rgb", "params", "size_percent",
+                 "scenes"]
 _SHORT = {"few_points": "n/c: too few points", "no_overlap": "no overlap", "outside_range": "outside range",
           "bad_rate": "n/c: bad rate", "missing": "no anchor"}
 
@@ -63,13 +64,15 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def codec_of(metrics: dict[str, Any], path: Path) -> str:
-    """The codec label of a metrics.json: the anchor's label or ``qdlr-nerf``."""
+    """The codec label of a metrics.json: the anchor's label, or ``qdlr-nerf`` for the neural codec
+    (``qdlr-<kind>`` for a model kind other than nerf, e.g. ``qdlr-nelf``)."""
     if metrics.get("anchor"):
         return str(metrics["anchor"])
     parts = path.parent.parts
     if "rate_point" in metrics or "model_kind" in metrics or (
             len(parts) >= 2 and _NEURAL_DIRS[0].match(parts[-2]) and _NEURAL_DIRS[1].match(parts[-1])):
-        return NEURAL
+        kind = metrics.get("model_kind") or "nerf"
+        return NEURAL if kind == "nerf" else f"qdlr-{kind}"
     raise LfcompError(path, "cannot tell which codec wrote these metrics (no 'anchor' or 'rate_point' key)")
 
 
@@ -91,7 +94,7 @@ def load_point(path: str | Path) -> dict[str, Any]:
     codec = codec_of(metrics, path)
     rate_point = metrics.get("rate_point") or {}
     rank, centroids, qp = rate_point.get("rank"), rate_point.get("centroids"), metrics.get("qp")
-    if codec == NEURAL and (rank is None or centroids is None):
+    if codec.startswith("qdlr-") and (rank is None or centroids is None):
         parts = path.parent.parts
         if len(parts) >= 2 and _NEURAL_DIRS[0].match(parts[-2]) and _NEURAL_DIRS[1].match(parts[-1]):
             rank, centroids = int(parts[-2][1:]), int(parts[-1][1:])
@@ -127,7 +130,7 @@ def load_points(paths: list[str | Path]) -> list[dict[str, Any]]:
 
 def _codec_rank(codec: str) -> int:
     """Table order: HEVC anchors, other anchors, then the neural codec last (as in Table 1)."""
-    return 2 if codec == NEURAL else (0 if codec.startswith("hevc") else 1)
+    return 2 if codec.startswith("qdlr-") else (0 if codec.startswith("hevc") else 1)
 
 
 # --------------------------------------------------------------------------- tables
@@ -157,6 +160,9 @@ def _curve(points: list[dict[str, Any]], scene: str, codec: str, distortion: str
     return [p["bpp"] for p in chosen], [p[distortion] for p in chosen]
 
 
+_METRIC_NAMES = {"psnr": "BD-PSNR", "rate": "BD-rate"}
+
+
 def _bd_row(points, scene, anchor, codec, distortion, rate_range) -> dict[str, Any] | None:
     rate_t, psnr_t = _curve(points, scene, codec, distortion)
     if not any(p["scene"] == scene and p["codec"] == codec for p in points):
@@ -169,41 +175,54 @@ def _bd_row(points, scene, anchor, codec, distortion, rate_range) -> dict[str, A
         for metric in ("psnr", "rate"):
             for method in METHODS:
                 row[f"bd_{metric}_{method}"] = None
-        row["note"], row["_codes"] = f"no {anchor} rate points for {scene}", {"missing"}
+        note = f"no {anchor} rate points for {scene}"
+        row["note"], row["_notes"] = note, {"psnr": note, "rate": note}
+        row["_codes"] = {"psnr": {"missing"}, "rate": {"missing"}}
         return row
     results = bd_all(rate_a, psnr_a, rate_t, psnr_t, rate_range)
-    notes = []
-    for key, result in results.items():
-        row[f"bd_{key}"] = None if result.value is None else round(result.value, 4)
-        if result.value is None:
-            notes.append(f"{key.replace('_', ' ')}: {result.reason}")
+    row["_notes"], row["_codes"] = {}, {}
+    for metric in ("psnr", "rate"):
+        reasons: dict[str, list[str]] = {}  # reason → methods it applies to
+        for method in METHODS:
+            result = results[f"{metric}_{method}"]
+            row[f"bd_{metric}_{method}"] = None if result.value is None else round(result.value, 4)
+            if result.value is None:
+                reasons.setdefault(result.reason, []).append(method)
+        row["_notes"][metric] = "; ".join(f"{_METRIC_NAMES[metric]} {'/'.join(methods)}: {reason}"
+                                          for reason, methods in reasons.items())
+        row["_codes"][metric] = {r.code for k, r in results.items() if k.startswith(metric) and r.code}
     primary = results["psnr_cubic"] if results["psnr_cubic"].interval else results["psnr_pchip"]
     if primary.interval:
         row["bpp_low"], row["bpp_high"] = (round(x, 6) for x in primary.interval)
-    row["note"] = "; ".join(notes)
-    row["_codes"] = {r.code for r in results.values() if r.code}
-    row["_results"] = results
+    row["note"] = "; ".join(n for n in row["_notes"].values() if n)
     return row
 
 
 def _average_row(rows: list[dict[str, Any]], anchor: str, codec: str, distortion: str) -> dict[str, Any]:
     average: dict[str, Any] = {"scene": "average", "anchor": anchor, "codec": codec, "distortion": distortion,
-                               "anchor_points": None, "test_points": None, "bpp_low": None, "bpp_high": None}
-    notes = []
-    counts = []
+                               "anchor_points": None, "test_points": None, "bpp_low": None, "bpp_high": None,
+                               "_notes": {}, "_codes": {}}
+    counts: dict[str, int] = {}
     for metric in ("psnr", "rate"):
         for method in METHODS:
             key = f"bd_{metric}_{method}"
             values = [r[key] for r in rows if r[key] is not None]
             average[key] = round(sum(values) / len(values), 4) if values else None
-            counts.append(len(values))
-            if values and len(values) < len(rows):
-                notes.append(f"{key[3:]}: mean of {len(values)} of {len(rows)} scenes")
-    average["scenes"] = counts[0]
-    if not any(counts):
-        notes = [f"not computable for any of the {len(rows)} scenes"]
-    average["note"] = "; ".join(notes)
-    average["_codes"] = set() if any(counts) else set.union(*(r["_codes"] for r in rows))
+            counts[f"{metric} {method}"] = len(values)
+        metric_counts = {n for k, n in counts.items() if k.startswith(metric)}
+        if metric_counts == {0}:
+            note = f"no scene gives a value (of {len(rows)})"
+            average["_codes"][metric] = set.union(*(r["_codes"][metric] for r in rows))
+        elif metric_counts == {len(rows)}:
+            note = ""
+        elif len(metric_counts) == 1:
+            note = f"mean of {metric_counts.pop()} of {len(rows)} scenes"
+        else:
+            note = "; ".join(f"{_METRIC_NAMES[metric]} {k.split()[1]}: mean of {n} of {len(rows)} scenes"
+                             for k, n in counts.items() if k.startswith(metric) and n < len(rows))
+        average["_notes"][metric] = note
+    average["scenes"] = counts[f"psnr {METHODS[0]}"]
+    average["note"] = "; ".join(dict.fromkeys(n for n in average["_notes"].values() if n))
     return average
 
 
@@ -213,22 +232,24 @@ def stage_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     per_scene: list[dict[str, Any]] = []
     for point in points:
         stages = point["_metrics"].get("stages")
-        if point["codec"] != NEURAL or not stages:
+        if not point["codec"].startswith("qdlr-") or not stages:
             continue
         for stage in STAGES:
             report = stages.get(stage) or {}
             size = report.get("size_percent")
             if size is None and stage == "nerf" and report:
                 size = 100.0
-            per_scene.append({"scene": point["scene"], "rank": point["rank"], "centroids": point["centroids"],
+            per_scene.append({"scene": point["scene"], "codec": point["codec"], "rank": point["rank"],
+                              "centroids": point["centroids"],
                               "stage": stage, "title": STAGE_TITLES[stage], "psnr_rgb": report.get("psnr_rgb"),
                               "params": report.get("params"), "size_percent": size, "scenes": 1})
     averages = []
-    keys = list(dict.fromkeys((r["rank"], r["centroids"]) for r in per_scene))
-    for rank, centroids in keys:
+    keys = list(dict.fromkeys((r["codec"], r["rank"], r["centroids"]) for r in per_scene))
+    for codec, rank, centroids in keys:
         for stage in STAGES:
-            group = [r for r in per_scene if (r["rank"], r["centroids"], r["stage"]) == (rank, centroids, stage)]
-            row = {"scene": "average", "rank": rank, "centroids": centroids, "stage": stage,
+            group = [r for r in per_scene if (r["codec"], r["rank"], r["centroids"], r["stage"])
+                     == (codec, rank, centroids, stage)]
+            row = {"scene": "average", "codec": codec, "rank": rank, "centroids": centroids, "stage": stage,
                    "title": STAGE_TITLES[stage]}
             for key in ("psnr_rgb", "params", "size_percent"):
                 values = [r[key] for r in group if r[key] is not None]
@@ -250,7 +271,7 @@ def _cell(row: dict[str, Any], metric: str) -> tuple[str, float | None]:
     """'primary (pchip)' text of a BD cell and its primary value; the reason where there is none."""
     cubic, pchip = row[f"bd_{metric}_cubic"], row[f"bd_{metric}_pchip"]
     if cubic is None and pchip is None:
-        codes = row.get("_codes") or set()
+        codes = (row.get("_codes") or {}).get(metric) or set()
         text = next((_SHORT[c] for c in ("missing", "no_overlap", "outside_range", "few_points", "bad_rate")
                      if c in codes), "n/c")
         return text, None
@@ -294,8 +315,8 @@ def _bd_table(rows: list[dict[str, Any]], metric: str, better) -> list[str]:
             text, value = ("–", None) if row is None else _cell(row, metric)
             cells.append(text)
             values.append(value)
-            if row is not None and row["note"]:
-                notes.append(f"{scene}, {codec}: {row['note']}")
+            if row is not None and row["_notes"].get(metric):
+                notes.append(f"{scene}, {codec}: {row['_notes'][metric]}")
         present = [v for v in values if v is not None]
         if len(present) > 1:
             best = better(present)
@@ -315,10 +336,10 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
     averages = [r for r in rows if r["scene"] == "average"]
     if not averages:
         return "\n".join(lines + ["No neural-codec metrics with per-stage results were given.", ""])
-    for rank, centroids in dict.fromkeys((r["rank"], r["centroids"]) for r in averages):
-        group = {r["stage"]: r for r in averages if (r["rank"], r["centroids"]) == (rank, centroids)}
+    for codec, rank, centroids in dict.fromkeys((r["codec"], r["rank"], r["centroids"]) for r in averages):
+        group = {r["stage"]: r for r in averages if (r["codec"], r["rank"], r["centroids"]) == (codec, rank, centroids)}
         scenes = max(r["scenes"] for r in group.values())
-        lines += [f"## rank {rank}, {centroids} centroids ({scenes} scene{'s' if scenes != 1 else ''})", "",
+        lines += [f"## {codec}, rank {rank}, {centroids} centroids ({scenes} scene{'s' if scenes != 1 else ''})", "",
                   "| Metrics | " + " | ".join(STAGE_TITLES[s] for s in STAGES) + " |",
                   "|---|" + "---:|" * len(STAGES),
                   "| PSNR | " + " | ".join(_fmt(group[s]["psnr_rgb"], 2, "dB") for s in STAGES) + " |",

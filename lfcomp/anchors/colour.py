@@ -48,7 +48,7 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
 
 def _check_chroma(chroma: str) -> None:
     if chroma not in CHROMAS:
-        raise LfcompError("chroma", f"unknown chroma format {chroma!r} (choose from {', '.join(CHROMAS)})")
+        raise LfcompError("--chroma", f"unknown chroma format {chroma!r} (choose from {', '.join(CHROMAS)})")
 
 
 def chroma_shape(height: int, width: int, chroma: str) -> tuple[int, int]:
@@ -75,7 +75,8 @@ def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, chroma: str = "
     _check_chroma(chroma)
     H, W = y.shape
     if cb.shape != chroma_shape(H, W, chroma) or cr.shape != cb.shape:
-        raise LfcompError("chroma", f"{chroma} chroma planes {cb.shape}, {cr.shape} do not fit a {H}×{W} luma plane")
+        raise LfcompError("chroma planes", f"{chroma} chroma planes {cb.shape}, {cr.shape} "
+                                           f"do not fit a {H}×{W} luma plane")
     if chroma == "420":
         cb, cr = (np.repeat(np.repeat(c, 2, axis=0), 2, axis=1)[:H, :W] for c in (cb, cr))
     return _to_uint8(ycbcr_to_rgb(np.stack([y, cb, cr], axis=-1)))

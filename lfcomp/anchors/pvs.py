@@ -30,7 +30,7 @@ def scan_order(U: int, V: int, scan: str = "serpentine") -> list[tuple[int, int]
         return [(u, v if u % 2 == 0 else V - 1 - v) for u in range(U) for v in range(V)]
     if scan == "spiral":
         return _spiral(U, V)
-    raise LfcompError("scan", f"unknown scan order {scan!r} (choose from {', '.join(SCANS)})")
+    raise LfcompError("--scan", f"unknown scan order {scan!r} (choose from {', '.join(SCANS)})")
 
 
 def _spiral(U: int, V: int) -> list[tuple[int, int]]:

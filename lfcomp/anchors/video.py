@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from lfcomp.anchors.colour import CHROMAS, chroma_shape, planes_to_rgb, rgb_to_planes
-from lfcomp.anchors.pvs import SCANS, from_sequence, scan_order, to_sequence
+from lfcomp.anchors.colour import CHROMAS, planes_to_rgb, rgb_to_planes
+from lfcomp.anchors.pvs import SCANS, from_sequence, scan_order
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
 from lfcomp.lightfield import LightField, read_lightfield, write_lightfield
-from lfcomp.metrics import bits_per_pixel, per_view_psnr
+from lfcomp.metrics import bits_per_pixel, distortion_metrics
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def bitstream_name(codec: str) -> str:
 
 def _codec(codec: str) -> VideoCodec:
     if codec not in CODECS:
-        raise LfcompError("codec", f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
+        raise LfcompError("--codec", f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
     return CODECS[codec]
 
 
@@ -89,14 +89,14 @@ def check_parameters(codec: str, chroma: str, qp: int, scan: str) -> VideoCodec:
     """Validate an anchor's parameters (before any work), returning the codec."""
     spec = _codec(codec)
     if chroma not in CHROMAS:
-        raise LfcompError("chroma", f"unknown chroma format {chroma!r} (choose from {', '.join(CHROMAS)})")
+        raise LfcompError("--chroma", f"unknown chroma format {chroma!r} (choose from {', '.join(CHROMAS)})")
     if chroma not in spec.chromas:
-        raise LfcompError("chroma", f"{spec.encoder} codes only {'/'.join(spec.chromas)} here, not {chroma}")
+        raise LfcompError("--chroma", f"{spec.encoder} codes only {'/'.join(spec.chromas)} here, not {chroma}")
     low, high = spec.qp_range
     if not isinstance(qp, (int, np.integer)) or not low <= qp <= high:
-        raise LfcompError("qp", f"{codec} QP must be an integer in {low}..{high}, got {qp!r}")
+        raise LfcompError("--qp", f"{codec} QP must be an integer in {low}..{high}, got {qp!r}")
     if scan not in SCANS:
-        raise LfcompError("scan", f"unknown scan order {scan!r} (choose from {', '.join(SCANS)})")
+        raise LfcompError("--scan", f"unknown scan order {scan!r} (choose from {', '.join(SCANS)})")
     return spec
 
 
@@ -238,24 +238,6 @@ def code_lightfield(views: np.ndarray, codec: str = "hevc", chroma: str = "444",
     data, encode_seconds = encode_views(views, codec, chroma, qp, scan, preset)
     decoded, decode_seconds = decode_views(data, codec, views.shape[:2], views.shape[2:4], chroma, scan)
     return CodedLightField(data, decoded, encode_seconds, decode_seconds)
-
-
-def _finite(value: float) -> float | None:
-    """As ``lfcomp.evaluate``: None for inf/nan (identical views), else rounded to 4 decimals."""
-    return None if math.isinf(value) or math.isnan(value) else round(float(value), 4)
-
-
-def distortion_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, Any]:
-    """Per-view and mean PSNR (RGB and Y), defined exactly as ``lfcomp evaluate`` defines them."""
-    rgb, y = per_view_psnr(reference, decoded)
-    return {
-        "grid": [int(reference.shape[0]), int(reference.shape[1])],
-        "size": [int(reference.shape[2]), int(reference.shape[3])],
-        "psnr_rgb": _finite(rgb[np.isfinite(rgb)].mean()) if np.isfinite(rgb).any() else None,
-        "psnr_y": _finite(y[np.isfinite(y)].mean()) if np.isfinite(y).any() else None,
-        "psnr_rgb_views": [[_finite(v) for v in row] for row in rgb],
-        "psnr_y_views": [[_finite(v) for v in row] for row in y],
-    }
 
 
 def anchor(reference: str | Path, outdir: str | Path, codec: str = "hevc", chroma: str = "444", qp: int = 32,

@@ -1,0 +1,118 @@
+"""Figures (PNG + SVG) and the free-viewpoint clip writer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_synthetic_lightfield
+from lfcomp.anchors.video import anchor
+from lfcomp.metrics import distortion_metrics
+from lfcomp.errors import LfcompError
+from lfcomp.lightfield import LightField, write_lightfield
+from lfcomp.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr,
+                          similar_rate_points, write_clip)
+
+pytest.importorskip("matplotlib")
+
+
+def _check_figure(paths, stem):
+    assert [p.name for p in paths] == [f"{stem.name}.png", f"{stem.name}.svg"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in paths[1].read_text()[:2000]
+    assert not list(stem.parent.glob(".*partial*"))
+
+
+def _point(codec, rate_point, bpp, psnr):
+    return {"codec": codec, "rate_point": rate_point, "bpp": bpp, "psnr_rgb": psnr, "psnr_y": psnr + 1}
+
+
+def test_nothing_to_plot_is_a_clean_error(tmp_path):
+    with pytest.raises(LfcompError, match="no rate points"):
+        plot_rd([], tmp_path / "empty")
+    with pytest.raises(LfcompError, match="no decoded light fields"):
+        plot_error_maps(np.zeros((1, 1, 2, 2, 3), np.uint8), {}, tmp_path / "empty")
+    assert not list(tmp_path.iterdir())
+
+
+def test_view_psnr_plot_takes_grids_with_missing_values(tmp_path):
+    ours = np.full((3, 4), 38.0)
+    hevc = [[40.0, 39.0, 38.0, 37.5], [37.0, 36.5, 36.0, None], [35.0, 35.0, 34.0, 34.0]]  # None: lossless view
+    paths = plot_view_psnr({"qdlr-nerf": ours, "hevc444": hevc}, tmp_path / "views", scan="spiral")
+    _check_figure(paths, tmp_path / "views")
+    with pytest.raises(LfcompError, match="one shape"):
+        plot_view_psnr({"a": np.zeros((3, 3)), "b": np.zeros((2, 3))}, tmp_path / "bad")
+
+
+def test_error_map_is_the_mean_absolute_error_over_views_and_channels():
+    reference = np.zeros((2, 2, 4, 5, 3), np.uint8)
+    decoded = reference.copy()
+    decoded[0, 0, 1, 2] = (3, 6, 9)  # one pixel of one view: mean over channels 6, over 4 views 1.5
+    decoded[1, 1, :, :, 0] = 12  # one view, one channel: 4 everywhere, 1 after averaging over views
+    expected = np.full((4, 5), 1.0)
+    expected[1, 2] += 1.5
+    np.testing.assert_allclose(mean_error_map(reference, decoded), expected)
+
+
+def test_similar_rate_points_match_the_reference_codec():
+    points = [_point("hevc444", f"qp{q}", b, 30) for q, b in [(22, 0.1), (32, 0.03), (42, 0.01)]]
+    points += [_point("qdlr-nerf", r, b, 35) for r, b in [("a", 0.012), ("b", 0.02), ("c", 0.09)]]
+    chosen = similar_rate_points(points, "qdlr-nerf")
+    assert chosen["qdlr-nerf"]["rate_point"] == "b" and chosen["hevc444"]["rate_point"] == "qp32"  # log scale
+    chosen = similar_rate_points(points, "qdlr-nerf", target_bpp=0.1)
+    assert chosen["qdlr-nerf"]["rate_point"] == "c" and chosen["hevc444"]["rate_point"] == "qp22"
+    with pytest.raises(LfcompError, match="no rate points of the reference codec"):
+        similar_rate_points(points, "av1420")
+
+
+def test_make_figures_from_anchor_and_neural_metrics(tmp_path):
+    views = make_synthetic_lightfield(3, 3, 96, 96, seed=5)
+    reference = tmp_path / "lf.zarr"
+    write_lightfield(LightField(views), reference)
+    results = tmp_path / "results" / "scene"
+    metrics = [results / label / f"qp{qp}" / "metrics.json" for label in ("hevc444", "hevc420") for qp in (26, 38)]
+    for path in metrics:
+        anchor(reference, path.parent, codec="hevc", chroma=path.parts[-3][-3:], qp=int(path.parts[-2][2:]))
+    # A stand-in for the neural codec's output (its metrics have the same keys).
+    noisy = np.clip(views + np.random.default_rng(0).normal(0, 3, views.shape), 0, 255).astype(np.uint8)
+    neural_dir = results / "r8" / "n32"
+    write_lightfield(LightField(noisy), neural_dir / "decoded.zarr")
+    neural = {"reference": str(reference), "decoded": str(neural_dir / "decoded.zarr"),
+              **distortion_metrics(views, noisy), "bytes": 900, "bits": 7200, "bpp": 7200 / views[..., 0].size,
+              "rate_point": {"rank": 8, "centroids": 32}, "model_kind": "nerf"}
+    (neural_dir / "metrics.json").write_text(json.dumps(neural))
+    metrics.append(neural_dir / "metrics.json")
+    out = tmp_path / "figures"
+    written = make_figures(metrics, out)  # also covers plot_rd and plot_error_maps
+    for stem in ("rd_scene", "view_psnr_scene", "error_maps_scene"):
+        _check_figure([out / f"{stem}.png", out / f"{stem}.svg"], out / stem)
+    assert sorted(p.name for p in written) == sorted(f"{kind}_scene.{fmt}" for kind in ("rd", "view_psnr", "error_maps")
+                                                     for fmt in ("png", "svg"))
+    svg = (out / "error_maps_scene.svg").read_text()
+    assert "qdlr-nerf r8-n32" in svg and "hevc444 qp" in svg and "hevc420 qp" in svg
+    for qp in (26, 38):  # a missing input stops the figures before any is drawn
+        (results / "hevc420" / f"qp{qp}" / "decoded.zarr").rename(tmp_path / f"gone{qp}.zarr")
+    with pytest.raises(LfcompError, match="decoded named by .* does not exist"):
+        make_figures(metrics, tmp_path / "figures2")
+    assert not (tmp_path / "figures2").exists()
+
+
+def test_write_clip_gif_and_mp4(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, size=(6, 21, 31, 3), dtype=np.uint8)
+    gif = write_clip(frames, tmp_path / "path.gif", fps=12)
+    with Image.open(gif) as image:
+        assert image.n_frames == 6 and image.size == (31, 21) and image.info.get("loop") == 0
+    mp4 = write_clip(frames, tmp_path / "path.mp4", fps=12)
+    import av
+
+    with av.open(str(mp4)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 6 and decoded[0].shape == (22, 32, 3)  # odd sizes padded to even
+    with pytest.raises(LfcompError, match=r"\.gif or \.mp4"):
+        write_clip(frames, tmp_path / "path.avi")
+    with pytest.raises(LfcompError, match="uint8"):
+        write_clip(frames.astype(np.float32), tmp_path / "path.gif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["path.gif", "path.mp4"]

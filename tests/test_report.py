@@ -1,0 +1,166 @@
+"""Summary tables (rd.csv, bd_psnr.csv/.md, stages.csv/.md) from metrics.json files in the workflow layout."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from lfcomp.bd import bd_psnr, bd_rate
+from lfcomp.errors import LfcompError
+from lfcomp.report import build_report, load_points
+
+PIXELS = 9 * 9 * 128 * 128
+
+
+def _write(path: Path, metrics: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics))
+    return path
+
+
+def _common(num_bytes: int, psnr: float) -> dict:
+    return {"grid": [9, 9], "size": [128, 128], "psnr_rgb": psnr, "psnr_y": psnr + 1.0,
+            "psnr_rgb_views": [[psnr] * 9] * 9, "psnr_y_views": [[psnr + 1.0] * 9] * 9,
+            "bytes": num_bytes, "bits": 8 * num_bytes, "bpp": 8 * num_bytes / PIXELS}
+
+
+def _anchor(root: Path, scene: str, label: str, qp: int, num_bytes: int, psnr: float) -> Path:
+    codec, chroma = label[:-3], label[-3:]
+    metrics = {**_common(num_bytes, psnr), "anchor": label, "codec": codec, "chroma": chroma, "qp": qp,
+               "scan": "serpentine", "encode_seconds": 0.5, "decode_seconds": 0.1}
+    return _write(root / scene / label / f"qp{qp}" / "metrics.json", metrics)
+
+
+def _neural(root: Path, scene: str, rank: int, centroids: int, num_bytes: int, psnr: float,
+            stage_psnrs=(42.0, 39.0, 38.5, 38.0), sizes=(100.0, 50.0, 16.7, 3.3)) -> Path:
+    stages = {name: {"psnr_rgb": p, "params": int(1000 * s), "size_percent": s, "eval_views": 9}
+              for name, p, s in zip(("nerf", "lowrank", "distill", "quantize"), stage_psnrs, sizes)}
+    metrics = {**_common(num_bytes, psnr), "rate_point": {"rank": rank, "centroids": centroids},
+               "stages": stages, "model_kind": "nerf"}
+    return _write(root / scene / f"r{rank}" / f"n{centroids}" / "metrics.json", metrics)
+
+
+HEVC444 = [(22, 18000, 40.0), (27, 10000, 37.5), (32, 5600, 35.0), (37, 3200, 32.5), (42, 2000, 30.0)]
+HEVC420 = [(22, 15000, 37.0), (27, 8500, 35.2), (32, 4800, 33.3), (37, 2800, 31.2), (42, 1800, 29.0)]
+NEURAL = [(8, 32, 2300, 33.5), (16, 64, 4200, 35.8), (24, 128, 7000, 37.6), (32, 256, 11000, 38.9)]
+
+
+@pytest.fixture
+def results(tmp_path) -> list[Path]:
+    root = tmp_path / "results"
+    paths = []
+    for scene in ("alpha", "beta"):
+        paths += [_anchor(root, scene, "hevc444", qp, b, p) for qp, b, p in HEVC444]
+        paths += [_anchor(root, scene, "hevc420", qp, b, p) for qp, b, p in HEVC420]
+    paths += [_neural(root, "alpha", r, n, b, p) for r, n, b, p in NEURAL]
+    paths.append(_neural(root, "beta", 16, 64, 4200, 35.8, stage_psnrs=(44.0, 41.0, 40.5, 40.0)))  # one point
+    # An H.264 anchor on alpha whose curve lies wholly above the HEVC curves' rates.
+    paths += [_anchor(root, "alpha", "h264444", qp, b, p) for qp, b, p in [(12, 90000, 45.0), (17, 60000, 43.0),
+                                                                            (20, 40000, 41.5), (22, 30000, 40.5)]]
+    return paths
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_rd_csv_has_one_row_per_scene_codec_and_rate_point(results, tmp_path):
+    paths = build_report(results, tmp_path / "summary")
+    rows = _csv(paths["rd.csv"])
+    assert len(rows) == len(results) == 2 * 5 * 2 + 4 + 1 + 4
+    row = next(r for r in rows if r["scene"] == "alpha" and r["codec"] == "hevc444" and r["qp"] == "32")
+    assert (row["rate_point"], row["bytes"], row["bits"], float(row["bpp"]), float(row["psnr_rgb"]),
+            float(row["psnr_y"]), row["encode_seconds"], row["decode_seconds"]) == \
+        ("qp32", "5600", "44800", pytest.approx(44800 / PIXELS), 35.0, 36.0, "0.5", "0.1")
+    neural = [r for r in rows if r["codec"] == "qdlr-nerf" and r["scene"] == "alpha"]
+    assert [r["rate_point"] for r in neural] == ["r8-n32", "r16-n64", "r24-n128", "r32-n256"]  # by bpp
+    assert neural[0]["encode_seconds"] == "" and neural[0]["rank"] == "8" and neural[0]["centroids"] == "32"
+    assert [r["codec"] for r in rows if r["scene"] == "alpha"][-1] == "qdlr-nerf"  # ours last, as in Table 1
+
+
+def test_bd_csv_matches_lfcomp_bd_and_marks_what_cannot_be_computed(results, tmp_path):
+    paths = build_report(results, tmp_path / "summary")
+    rows = _csv(paths["bd_psnr.csv"])
+    find = {(r["scene"], r["anchor"], r["codec"], r["distortion"]): r for r in rows}
+    alpha = find[("alpha", "hevc444", "qdlr-nerf", "psnr_rgb")]
+    rate = lambda points: [8 * b / PIXELS for *_, b, _ in points]  # noqa: E731
+    psnr = lambda points: [p for *_, p in points]  # noqa: E731
+    expected = bd_psnr(rate(HEVC444), psnr(HEVC444), rate(NEURAL), psnr(NEURAL), "cubic")
+    assert float(alpha["bd_psnr_cubic"]) == pytest.approx(expected.value, abs=1e-4)
+    assert float(alpha["bd_psnr_pchip"]) == pytest.approx(
+        bd_psnr(rate(HEVC444), psnr(HEVC444), rate(NEURAL), psnr(NEURAL), "pchip").value, abs=1e-4)
+    assert float(alpha["bd_rate_cubic"]) == pytest.approx(
+        bd_rate(rate(HEVC444), psnr(HEVC444), rate(NEURAL), psnr(NEURAL), "cubic").value, abs=1e-4)
+    assert (alpha["anchor_points"], alpha["test_points"], alpha["note"]) == ("5", "4", "")
+    # A scene with one rate point still gets its row: no number, and the reason.
+    beta = find[("beta", "hevc444", "qdlr-nerf", "psnr_rgb")]
+    assert beta["bd_psnr_cubic"] == beta["bd_psnr_pchip"] == beta["bd_rate_cubic"] == ""
+    assert beta["test_points"] == "1" and "test has 1 rate point" in beta["note"]
+    # The average is over the scenes with a value, and says so.
+    average = find[("average", "hevc444", "qdlr-nerf", "psnr_rgb")]
+    assert float(average["bd_psnr_cubic"]) == pytest.approx(float(alpha["bd_psnr_cubic"]), abs=1e-4)
+    assert average["scenes"] == "1" and average["note"] == "mean of 1 of 2 scenes"
+    # Curves that do not overlap: no number, the reason in the note.
+    h264 = find[("alpha", "hevc444", "h264444", "psnr_rgb")]
+    assert h264["bd_psnr_cubic"] == "" and "do not overlap in rate" in h264["note"]
+    # Every codec against both anchors, in RGB and Y.
+    assert ("alpha", "hevc420", "hevc444", "psnr_y") in find and ("alpha", "hevc444", "hevc444", "psnr_rgb") not in find
+
+
+def test_bd_markdown_is_table_1_style(results, tmp_path):
+    text = build_report(results, tmp_path / "summary")["bd_psnr.md"].read_text()
+    assert "## BD-PSNR (dB) against hevc444, RGB PSNR" in text and "## BD-rate (%) against hevc420, Y PSNR" in text
+    table = text.split("## BD-PSNR (dB) against hevc444, RGB PSNR")[1].split("##")[0]
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    assert lines[0] == "| LFs | hevc420 | h264444 | qdlr-nerf |"
+    alpha = next(line for line in lines if line.startswith("| alpha "))
+    assert "no overlap" in alpha and "**" in alpha  # the best of the row in bold
+    beta = next(line for line in lines if line.startswith("| beta "))
+    assert "n/c: too few points" in beta
+    assert any(line.startswith("| Average ") for line in lines)
+    assert "beta, qdlr-nerf: BD-PSNR cubic: test has 1 rate point" in table
+
+
+def test_stages_tables_average_over_scenes(results, tmp_path):
+    paths = build_report(results, tmp_path / "summary")
+    rows = _csv(paths["stages.csv"])
+    average = {r["stage"]: r for r in rows if r["scene"] == "average" and r["rank"] == "16"}
+    assert float(average["nerf"]["psnr_rgb"]) == pytest.approx(43.0) and average["nerf"]["scenes"] == "2"
+    assert float(average["quantize"]["psnr_rgb"]) == pytest.approx(39.0)
+    assert float(average["quantize"]["size_percent"]) == pytest.approx(3.3)
+    assert {r["scenes"] for r in rows if r["scene"] == "average" and r["rank"] == "8"} == {"1"}
+    text = paths["stages.md"].read_text()
+    assert "| Metrics | NeRF-org | LR-NeRF | DLR-NeRF | QDLR-NeRF |" in text
+    block = text.split("rank 16, 64 centroids (2 scenes)")[1]
+    assert "| PSNR | 43.00dB | 40.00dB | 39.50dB | 39.00dB |" in block
+    assert "| Size | 100.0% | 50.0% | 16.7% | 3.3% |" in block
+
+
+def test_anchors_only_still_give_all_tables(results, tmp_path):
+    anchors = [p for p in results if "hevc" in str(p)]
+    paths = build_report(anchors, tmp_path / "summary")
+    assert "No neural-codec metrics" in paths["stages.md"].read_text()
+    assert len(_csv(paths["stages.csv"])) == 0
+    assert {r["codec"] for r in _csv(paths["bd_psnr.csv"])} == {"hevc444", "hevc420"}
+
+
+def test_bad_inputs_are_clean_errors(results, tmp_path):
+    broken = tmp_path / "broken" / "metrics.json"
+    broken.parent.mkdir()
+    broken.write_text("{not json")
+    with pytest.raises(LfcompError, match="not valid JSON"):
+        load_points([broken])
+    partial = _write(tmp_path / "x" / "hevc444" / "qp1" / "metrics.json", {"anchor": "hevc444", "bytes": 3})
+    with pytest.raises(LfcompError, match="metrics lack psnr_rgb, psnr_y, bpp"):
+        load_points([partial])
+    with pytest.raises(LfcompError, match="same scene, codec and rate point"):
+        load_points([results[0], results[0]])
+    with pytest.raises(LfcompError, match="cannot read metrics"):
+        load_points([tmp_path / "missing" / "metrics.json"])
+    with pytest.raises(LfcompError, match="no metrics.json given"):
+        load_points([])
+    assert not (tmp_path / "summary").exists()
