@@ -70,10 +70,10 @@ def _derive(base: Config, changes: Config) -> Config:
 QUICK: Config = _derive(PAPER, {
     "model": {"depth": 4, "width": 64, "skips": [], "samples": 32},
     "camera": {"freeze_steps": 300},
-    "train": {"steps": 2500, "batch_rays": 1024, "lr": 2e-3, "log_every": 100, "eval_views": 9, "resume_every": 500},
-    "lowrank": {"steps": 800, "z_update_every": 50, "lr": 1e-3},
-    "distill": {"steps": 600, "lr": 1e-3},
-    "quantize": {"steps_per_layer": 100, "codebook_steps": 200, "lr": 5e-4},
+    "train": {"steps": 2000, "batch_rays": 1024, "lr": 2e-3, "log_every": 100, "eval_views": 9, "resume_every": 500},
+    "lowrank": {"steps": 600, "z_update_every": 50, "lr": 1e-3},
+    "distill": {"steps": 400, "lr": 1e-3},
+    "quantize": {"steps_per_layer": 40, "codebook_steps": 150, "lr": 5e-4},
     # The paper's ranks scaled by width (150, 90, 70, 40 of 256 -> of 64).
     "rate_points": [[38, 256], [22, 256], [18, 256], [10, 256], [10, 64], [10, 32]],
     "runtime": {"train_minutes": 30, "stage_minutes": 30, "mem_mb": 4000, "gpus": 1},
