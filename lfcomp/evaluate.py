@@ -39,6 +39,7 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         stages = ckpt.get("stages", {})
         base = stages.get("nerf", {}).get("params")
         metrics["rate_point"] = {"rank": ckpt.get("rank"), "centroids": ckpt["quantized"]["centroids"]}
+        metrics["params"] = stages.get("quantize", {}).get("params")
         holdout = [tuple(map(int, p)) for p in ckpt.get("holdout_views", [])]
         if holdout:
             rgb, y = np.array(metrics["psnr_rgb_views"], float), np.array(metrics["psnr_y_views"], float)

@@ -1,0 +1,38 @@
+# make run    set up .venv (if needed), then run the workflow on the embedded scene (quick preset)
+# make test   set up .venv (if needed), then run the tests
+# make setup  create .venv with the pinned dependencies and lfcomp (idempotent; quick when done)
+
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.lfcomp-setup
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist loadscope
+
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+# Redone only when the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+run: setup
+	$(VENV)/bin/snakemake --profile profiles/local $(SNAKEMAKE_ARGS)
+	@echo
+	@echo "Results are in $(CURDIR)/results/ (one folder per scene, r<rank>/n<centroids>/ per rate point);"
+	@echo "rate-point table: $(CURDIR)/results/summary.md (and .csv); logs and per-rule benchmarks: $(CURDIR)/logs/"
+	@echo
+	@cat results/summary.md
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/snakemake --lint
+
+clean:
+	rm -rf results logs .snakemake

@@ -1,0 +1,53 @@
+"""QDLR-NeRF light field compression (Shi & Guillemot, ICASSP 2023), one rule per stage.
+
+    make run                                     # embedded scene, quick preset (see README.md)
+    snakemake --profile profiles/local --config preset=paper run=paper
+
+Artifacts: results/{scene}/...; logs and per-rule benchmarks: logs/{scene}/....
+"""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+
+
+try:
+    validate(config, "schemas/config.schema.yaml")
+except WorkflowError as exc:
+    stop(f"invalid config: {validation_message(exc)}")
+
+PRESET = config["preset"]
+RUNTIME = load_preset(PRESET)["runtime"]
+RATE_POINTS = rate_points()
+SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any data is missing
+
+wildcard_constraints:
+    scene=r"[^/]+",
+    rank=r"\d+",
+    centroids=r"\d+",
+
+
+localrules:
+    all,
+    summarize_scene,
+    summarize_all,
+
+
+rule all:
+    input:
+        expand("results/{scene}/summary.md", scene=SCENES),
+        "results/summary.md",
+    default_target: True
+
+
+include: "rules/data.smk"
+include: "rules/nerf.smk"
+include: "rules/compress.smk"
+include: "rules/codec.smk"
+include: "rules/evaluate.smk"

@@ -1,0 +1,131 @@
+# Helpers that turn the validated config into what the rules need. No rules here.
+
+import json
+import os
+import shlex
+import sys
+
+from lfcomp.errors import LfcompError
+from lfcomp.presets import apply_overrides, load_preset
+
+# Each stage gets only the parameter sections it uses, so that a changed parameter reruns only
+# the stage it belongs to (and what depends on it), through Snakemake's params trigger.
+SECTIONS = {
+    "train": ("model", "camera", "train"),
+    "lowrank": ("lowrank",),
+    "distill": ("distill",),
+    "quantize": ("quantize",),
+}
+
+# Jobs call the `lfcomp` installed beside the Python that runs Snakemake (e.g. .venv/bin), also
+# when that environment is not activated. (With --sdm conda, the rule's environment comes first.)
+_bin, _path = os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)
+if _path.split(os.pathsep)[0] != _bin:
+    os.environ.update(PATH=os.pathsep.join([_bin, _path]))
+
+# OpenMP threads that spin while waiting make two torch jobs sharing the cores many times slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def stop(message):
+    """End the run before any job starts, with one message and no traceback."""
+    sys.exit(f"lfcomp workflow: {message}")
+
+
+def validation_message(exc):
+    """One line naming the offending key from snakemake.utils.validate's WorkflowError."""
+    error = exc.__context__
+    if not hasattr(error, "absolute_path"):  # not a jsonschema.ValidationError
+        return str(exc).strip().splitlines()[-1]
+    where = ".".join(str(part) for part in error.absolute_path) or "top level"
+    sources = [str(f) for f in workflow.configfiles]
+    sources += ["--config"] if workflow.config_settings.config else []
+    return f"{', '.join(sources)}: {where}: {error.message}"
+
+
+def rate_points():
+    """The run's [rank, centroids] pairs: the config's for this preset, else the preset's own."""
+    chosen = config["rate_points"].get(config["preset"]) or load_preset(config["preset"])["rate_points"]
+    return list(dict.fromkeys((int(rank), int(centroids)) for rank, centroids in chosen))
+
+
+def scene_params(name):
+    """Stage parameter overrides for a scene: the global ones, then the scene's own."""
+    merged = {section: dict(values) for section, values in config["params"].items()}
+    for section, values in config["scenes"][name].get("params", {}).items():
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def scene_path(name):
+    return os.path.join(config["data_root"], config["scenes"][name]["path"])
+
+
+def selected_scenes():
+    """Names of the scenes to run; stops with one message if a name is unknown, a parameter
+    override names no parameter of the preset, or a scene's data is missing."""
+    scenes, groups = config["scenes"], config["groups"]
+    names = []
+    for name in [config["run"]] if isinstance(config["run"], str) else config["run"]:
+        if name in groups:
+            names += groups[name]
+        elif name in scenes:
+            names.append(name)
+        else:
+            known = ", ".join(list(scenes) + list(groups))
+            stop(f"invalid config: run: unknown scene or group {name!r} (known: {known})")
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if name not in scenes:
+            stop(f"invalid config: groups: unknown scene {name!r} (known: {', '.join(scenes)})")
+        try:
+            apply_overrides(load_preset(config["preset"]), scene_params(name), where="params")
+        except LfcompError as exc:
+            stop(f"invalid config: scene {name}: {exc}")
+    missing = [name for name in names if not os.path.exists(scene_path(name))]
+    if missing:
+        stop("\n".join(
+            f"data of scene {name!r} not found at {scene_path(name)}: get it from "
+            f"{scenes[name]['url']} ({scenes[name]['dataset']}) and put it there, or set "
+            f"data_root or scenes.{name}.path in the config"
+            for name in missing))
+    return names
+
+
+def ingest_args(name):
+    """`lfcomp ingest` options of a scene."""
+    scene = config["scenes"][name]
+    args = ["--format", scene["format"]]
+    for option in ("views", "crop", "size"):
+        if option in scene:
+            args += [f"--{option}", *map(str, scene[option])]
+    return " ".join(args)
+
+
+def stage_args(stage):
+    """A params function: the `--set section.key=value` options of a stage for a scene."""
+
+    def args(wildcards):
+        overrides = scene_params(wildcards.scene)
+        return " ".join(
+            shlex.quote(f"{section}.{key}={json.dumps(value)}")
+            for section in SECTIONS[stage]
+            for key, value in sorted(overrides.get(section, {}).items()))
+
+    return args
+
+
+def stage_settings(stage):
+    """A params function: a stage's resolved parameters (its preset's, then the overrides). The
+    command resolves them itself from --preset and --set; they are params so that a change, in the
+    config or in the preset's defaults, reruns the stage."""
+
+    def settings(wildcards):
+        resolved = apply_overrides(load_preset(config["preset"]), scene_params(wildcards.scene))
+        return {section: resolved[section] for section in SECTIONS[stage]}
+
+    return settings
+
+
+def scene_metrics(name):
+    return [f"results/{name}/r{rank}/n{centroids}/metrics.json" for rank, centroids in RATE_POINTS]

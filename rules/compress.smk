@@ -1,0 +1,108 @@
+# Compression of NeRF-org for one rank (r{rank}) and one codebook size (n{centroids}): low-rank
+# ADMM training, tensor-train decomposition, distillation with fine-tuning, quantisation.
+
+
+rule lowrank:
+    input:
+        nerf="results/{scene}/nerf.pt",
+        lf="results/{scene}/lightfield.zarr",
+    output:
+        "results/{scene}/r{rank}/lr_nerf.pt",
+    log:
+        "logs/{scene}/r{rank}/lowrank.log",
+    benchmark:
+        "logs/{scene}/r{rank}/lowrank.benchmark.tsv"
+    params:
+        overrides=stage_args("lowrank"),
+        settings=stage_settings("lowrank"),
+        preset=PRESET,
+        device=config["device"],
+    threads: config["threads"]["stage"]
+    resources:
+        mem_mb=RUNTIME["mem_mb"],
+        runtime=RUNTIME["stage_minutes"],
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp lowrank {input.nerf:q} {input.lf:q} {output:q} --rank {wildcards.rank}"
+        " --preset {params.preset} {params.overrides} --device {params.device}"
+        " --threads {threads} 2>> {log:q}"
+
+
+rule decompose:
+    input:
+        "results/{scene}/r{rank}/lr_nerf.pt",
+    output:
+        directory("results/{scene}/r{rank}/tt_cores.zarr"),
+    log:
+        "logs/{scene}/r{rank}/decompose.log",
+    benchmark:
+        "logs/{scene}/r{rank}/decompose.benchmark.tsv"
+    params:
+        preset=PRESET,
+        device=config["device"],
+    threads: config["threads"]["stage"]
+    resources:
+        mem_mb=RUNTIME["mem_mb"],
+        runtime=RUNTIME["stage_minutes"],
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp decompose {input:q} {output:q} --rank {wildcards.rank} --preset {params.preset}"
+        " --device {params.device} --threads {threads} 2>> {log:q}"
+
+
+rule distill:
+    input:
+        cores="results/{scene}/r{rank}/tt_cores.zarr",
+        lf="results/{scene}/lightfield.zarr",
+    output:
+        "results/{scene}/r{rank}/dlr_nerf.pt",
+    log:
+        "logs/{scene}/r{rank}/distill.log",
+    benchmark:
+        "logs/{scene}/r{rank}/distill.benchmark.tsv"
+    params:
+        overrides=stage_args("distill"),
+        settings=stage_settings("distill"),
+        preset=PRESET,
+        device=config["device"],
+    threads: config["threads"]["stage"]
+    resources:
+        mem_mb=RUNTIME["mem_mb"],
+        runtime=RUNTIME["stage_minutes"],
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp distill {input.cores:q} {input.lf:q} {output:q} --preset {params.preset}"
+        " {params.overrides} --device {params.device} --threads {threads}"
+        " 2>> {log:q}"
+
+
+rule quantize:
+    input:
+        dlr="results/{scene}/r{rank}/dlr_nerf.pt",
+        lf="results/{scene}/lightfield.zarr",
+    output:
+        model="results/{scene}/r{rank}/n{centroids}/qdlr_nerf.pt",
+        codebook="results/{scene}/r{rank}/n{centroids}/codebook.npy",
+    log:
+        "logs/{scene}/r{rank}/n{centroids}/quantize.log",
+    benchmark:
+        "logs/{scene}/r{rank}/n{centroids}/quantize.benchmark.tsv"
+    params:
+        overrides=stage_args("quantize"),
+        settings=stage_settings("quantize"),
+        preset=PRESET,
+        device=config["device"],
+    threads: config["threads"]["stage"]
+    resources:
+        mem_mb=RUNTIME["mem_mb"],
+        runtime=RUNTIME["stage_minutes"],
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp quantize {input.dlr:q} {input.lf:q} {output.model:q}"
+        " --centroids {wildcards.centroids} --codebook {output.codebook:q}"
+        " --preset {params.preset} {params.overrides} --device {params.device}"
+        " --threads {threads} 2>> {log:q}"

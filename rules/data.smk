@@ -1,0 +1,25 @@
+# Data: read a scene's views, in whatever format the data set ships, into one zarr light field.
+
+
+rule ingest:
+    input:
+        lambda wc: scene_path(wc.scene),
+    output:
+        directory("results/{scene}/lightfield.zarr"),
+    log:
+        "logs/{scene}/ingest.log",
+    benchmark:
+        "logs/{scene}/ingest.benchmark.tsv"
+    params:
+        options=lambda wc: ingest_args(wc.scene),
+        preset=PRESET,
+        device=config["device"],
+    threads: 1
+    resources:
+        mem_mb=RUNTIME["mem_mb"],
+        runtime=RUNTIME["stage_minutes"],
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp ingest {input:q} {output:q} {params.options} --preset {params.preset}"
+        " --device {params.device} --threads {threads} 2>> {log:q}"

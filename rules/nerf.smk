@@ -1,0 +1,27 @@
+# NeRF-org: the original NeRF trained on a scene's views (with its camera), the start of every
+# rate point's chain.
+
+
+rule train:
+    input:
+        "results/{scene}/lightfield.zarr",
+    output:
+        "results/{scene}/nerf.pt",
+    log:
+        "logs/{scene}/train.log",
+    benchmark:
+        "logs/{scene}/train.benchmark.tsv"
+    params:
+        overrides=stage_args("train"),
+        settings=stage_settings("train"),
+        preset=PRESET,
+        device=config["device"],
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=RUNTIME["mem_mb"],
+        runtime=RUNTIME["train_minutes"],
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp train {input:q} {output:q} --preset {params.preset} {params.overrides}"
+        " --device {params.device} --threads {threads} 2>> {log:q}"

@@ -1,0 +1,268 @@
+"""The Snakemake workflow: config checks, lint, and incremental reruns proven on dry-run output.
+
+A copy of the workflow (Snakefile, rules, schemas, envs, config.yaml) runs in a temporary folder.
+The rerun tests first run the real workflow once (smoke preset, a 5x5 x 32x32 crop of the embedded
+scene), then ask `snakemake --dry-run` which jobs a change would run and compare that exact set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "envs", "config.yaml"]
+
+SCENE = "tiny"
+BASE_POINTS = [[8, 16], [4, 16], [4, 8]]
+STAGES = ["lowrank", "decompose", "distill"]  # per rank
+CODEC = ["quantize", "encode", "decode", "evaluate"]  # per rate point
+SUMMARIES = {("summarize_scene", (("scene", SCENE),)), ("summarize_all", ())}
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def write_config(path: Path, **changes) -> Path:
+    """The test scene on the smoke preset, with `changes` on top."""
+    config = {
+        "data_root": str(ROOT / "data"),
+        "run": [SCENE],
+        "preset": "smoke",
+        "device": "cpu",
+        "rate_points": {"smoke": BASE_POINTS},
+        "threads": {"train": 1, "stage": 1},
+        "scenes": {SCENE: {"path": "cotton128", "format": "hci", "views": [5, 5], "crop": [32, 32],
+                           "dataset": "embedded cotton, 5x5 views cropped to 32x32",
+                           "url": "https://lightfield-analysis.uni-konstanz.de/"}},
+    }
+    config.update(changes)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def planned_jobs(workdir: Path, configfile: Path) -> set[tuple[str, tuple]]:
+    """The jobs a dry-run would run, as (rule, sorted wildcards); the target rule `all` left out."""
+    result = snakemake(workdir, "--dry-run", "--configfile", str(configfile))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs, rule = set(), None
+    for line in (result.stdout + result.stderr).splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):$", line):
+            rule = m[1]
+            if rule != "all":
+                jobs.add((rule, ()))
+        elif rule and rule != "all" and (m := re.match(r"^\s+wildcards: (.*)$", line)):
+            jobs.discard((rule, ()))
+            wildcards = tuple(sorted(tuple(item.split("=", 1)) for item in m[1].split(", ")))
+            jobs.add((rule, wildcards))
+            rule = None
+    return jobs
+
+
+def chain(rules: list[str], rank: int, centroids: int | None = None) -> set[tuple[str, tuple]]:
+    wildcards = {"scene": SCENE, "rank": str(rank)}
+    if centroids is not None:
+        wildcards["centroids"] = str(centroids)
+    return {(rule, tuple(sorted(wildcards.items()))) for rule in rules}
+
+
+def point_chain(rank: int, centroids: int) -> set[tuple[str, tuple]]:
+    return chain(STAGES, rank) | chain(CODEC, rank, centroids)
+
+
+# ---------------------------------------------------------------- checks before any job starts
+
+
+def first_error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("lfcomp workflow:")]
+
+
+@pytest.fixture
+def workflow_dir(tmp_path: Path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"presett": "smoke"}, "('presett' was unexpected)"),
+        ({"preset": "fast"}, "preset: 'fast' is not one of"),
+        ({"threads": {"train": "two"}}, "threads.train: 'two' is not of type 'integer'"),
+        ({"rate_points": {"smoke": [[8, "16"]]}}, "rate_points.smoke.0.1: '16' is not of type 'integer'"),
+        ({"params": {"train": {"stepz": 5}}}, "unknown key train.stepz"),
+    ],
+)
+def test_bad_config_stops_with_one_message_naming_it(workflow_dir, changes, expected):
+    config = write_config(workflow_dir / "bad.yaml", **changes)
+    result = snakemake(workflow_dir, "--dry-run", "--configfile", str(config))
+    assert result.returncode != 0
+    errors = first_error_lines(result)
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("lfcomp workflow: invalid config")
+    assert expected in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_scene_option_names_the_key(workflow_dir):
+    config = write_config(workflow_dir / "bad.yaml")
+    data = yaml.safe_load(config.read_text())
+    data["scenes"][SCENE]["views"] = [5]
+    data["scenes"][SCENE]["fromat"] = "hci"
+    config.write_text(yaml.safe_dump(data))
+    result = snakemake(workflow_dir, "--dry-run", "--configfile", str(config))
+    assert result.returncode != 0
+    errors = first_error_lines(result)
+    assert len(errors) == 1 and f"scenes.{SCENE}" in errors[0], result.stderr
+
+
+def test_missing_scene_data_stops_before_any_job(workflow_dir):
+    # A real run (not a dry-run): it must stop before starting anything.
+    config = write_config(workflow_dir / "missing.yaml", run=[SCENE, "boxes"],
+                          data_root=str(workflow_dir / "nowhere"))
+    data = yaml.safe_load(config.read_text())
+    data["scenes"][SCENE]["path"] = str(ROOT / "data" / "cotton128")  # present (absolute path)
+    config.write_text(yaml.safe_dump(data))
+    result = snakemake(workflow_dir, "--cores", "1", "--configfile", str(config))
+    assert result.returncode != 0
+    errors = first_error_lines(result)
+    assert len(errors) == 1, result.stderr
+    message = errors[0]
+    assert "'boxes'" in message
+    assert str(Path("nowhere") / "hci" / "training" / "boxes") in message
+    assert "https://lightfield-analysis.uni-konstanz.de/" in message
+    assert SCENE not in message
+    assert not (workflow_dir / "results").exists()
+    assert not (workflow_dir / "logs").exists()
+
+
+def test_default_config_selects_embedded_scene_with_three_rate_points(tmp_path):
+    # The repository's own config, as `make run` uses it (embedded data, quick preset).
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "data").symlink_to(ROOT / "data")
+    result = snakemake(workdir, "--dry-run", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert config["preset"] == "quick"
+    assert len(config["rate_points"]["quick"]) >= 3
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    assert counts["evaluate"] == str(len(config["rate_points"]["quick"]))
+    assert counts["train"] == "1"
+
+
+def test_lint_is_clean(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "data").symlink_to(ROOT / "data")
+    result = snakemake(workdir, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_paper_config_lists_the_eight_scenes():
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    paper = ["boxes", "sideboard", "cotton", "dino",
+             "Bikes", "Danger_de_Mort", "Stone_Pillars_Outside", "Fountain_&_Vincent_2"]
+    assert config["groups"]["paper"] == paper
+    for name in paper:
+        scene = config["scenes"][name]
+        assert scene["url"].startswith("https://")
+        if name[0].isupper():
+            assert scene["format"] == "epfl-mat" and scene["views"] == [9, 9]
+        else:
+            assert scene["format"] == "hci"
+
+
+# ---------------------------------------------------------------- real run, then reruns
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> Path:
+    """The workflow run for real once (smoke preset): the state every rerun test starts from."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("rerun") / "wf")
+    config = write_config(workdir / "base.yaml")
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=1200)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return workdir
+
+
+def test_run_makes_every_artifact(ran):
+    scene = ran / "results" / SCENE
+    assert (scene / "lightfield.zarr").is_dir()
+    assert (scene / "nerf.pt").is_file()
+    for rank, centroids in BASE_POINTS:
+        assert (scene / f"r{rank}" / "lr_nerf.pt").is_file()
+        assert (scene / f"r{rank}" / "tt_cores.zarr").is_dir()
+        assert (scene / f"r{rank}" / "dlr_nerf.pt").is_file()
+        point = scene / f"r{rank}" / f"n{centroids}"
+        for name in ["qdlr_nerf.pt", "codebook.npy", "bitstream.lfc", "metrics.json"]:
+            assert (point / name).is_file(), point / name
+        assert (point / "decoded.zarr").is_dir()
+        assert (ran / "logs" / SCENE / f"r{rank}" / f"n{centroids}" / "evaluate.benchmark.tsv").is_file()
+    assert (ran / "logs" / SCENE / "train.benchmark.tsv").is_file()
+    for table in [scene / "summary.csv", ran / "results" / "summary.csv"]:
+        lines = table.read_text().splitlines()
+        assert lines[0].startswith("scene,rank,centroids,bytes,bpp,psnr_rgb")
+        assert len(lines) == 1 + len(BASE_POINTS)
+    assert (ran / "results" / "summary.md").read_text().startswith("# Rate points")
+
+
+def test_touching_nothing_reruns_nothing(ran):
+    assert planned_jobs(ran, write_config(ran / "same.yaml")) == set()
+
+
+def test_changing_centroids_reruns_only_quantize_to_evaluate(ran):
+    config = write_config(ran / "centroids.yaml", rate_points={"smoke": [[8, 16], [4, 16], [4, 4]]})
+    assert planned_jobs(ran, config) == chain(CODEC, 4, 4) | SUMMARIES
+
+
+def test_changing_a_rank_reruns_from_lowrank_for_that_rank_only(ran):
+    config = write_config(ran / "rank.yaml", rate_points={"smoke": [[6, 16], [4, 16], [4, 8]]})
+    assert planned_jobs(ran, config) == point_chain(6, 16) | SUMMARIES
+
+
+def test_adding_a_rate_point_reuses_nerf_org(ran):
+    config = write_config(ran / "added.yaml", rate_points={"smoke": BASE_POINTS + [[2, 16]]})
+    jobs = planned_jobs(ran, config)
+    assert jobs == point_chain(2, 16) | SUMMARIES
+    assert not {rule for rule, _ in jobs} & {"ingest", "train"}
+
+
+def test_changing_a_nerf_training_parameter_reruns_the_scene(ran):
+    config = write_config(ran / "train.yaml", params={"train": {"steps": 61}})
+    expected = {("train", (("scene", SCENE),))} | SUMMARIES
+    for rank in {rank for rank, _ in BASE_POINTS}:
+        expected |= chain(STAGES, rank)
+    for rank, centroids in BASE_POINTS:
+        expected |= chain(CODEC, rank, centroids)
+    assert planned_jobs(ran, config) == expected
+
+
+def test_changing_a_quantize_parameter_reruns_only_quantize_on(ran):
+    config = write_config(ran / "quantize.yaml", params={"quantize": {"codebook_steps": 11}})
+    expected = set(SUMMARIES)
+    for rank, centroids in BASE_POINTS:
+        expected |= chain(CODEC, rank, centroids)
+    assert planned_jobs(ran, config) == expected
