@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also render the (fractional) viewpoint at grid row U, column V (repeatable)")
     p.add_argument("--chunk-rays", type=int, default=4096)
 
+    p = sub.add_parser("clip", help="free-viewpoint clip (GIF or MP4) rendered from a bitstream alone")
+    p.add_argument("bitstream"), p.add_argument("out", help=".gif or .mp4")
+    p.add_argument("--frames", type=int, default=36, help="viewpoints on a circle around the centre view")
+    p.add_argument("--fps", type=float, default=12.0)
+
     p = sub.add_parser("evaluate", help="PSNR, bpp and model size of a decoded light field")
     p.add_argument("reference"), p.add_argument("decoded"), p.add_argument("out")
     p.add_argument("--bitstream", help="the bitstream, for bytes and bpp")
@@ -267,6 +272,16 @@ def cmd_decode(args: argparse.Namespace) -> None:
                           device=_device(args), chunk_rays=args.chunk_rays)
     log.info("decoded %s (%d bytes): grid %s, %d free viewpoints → %s", args.bitstream, info["bytes"],
              info["grid"] if args.views == "all" else "skipped", info["free_views"], args.out)
+
+
+def cmd_clip(args: argparse.Namespace) -> None:
+    from lfcomp.codec import render_clip
+
+    if args.frames < 1:
+        raise LfcompError("--frames", f"need at least one frame, got {args.frames}")
+    positions = render_clip(args.bitstream, args.out, args.frames, args.fps, device=_device(args))
+    log.info("clip %s: %d viewpoints on a circle through (u, v) %s ... → %s", args.bitstream, len(positions),
+             tuple(round(x, 2) for x in positions[0]), args.out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

@@ -136,3 +136,27 @@ def decode_to_zarr(bitstream: str | Path, out: str | Path, grid_views: bool = Tr
             attrs["free_positions"] = [list(p) for p in free_positions]
         group.attrs.update(attrs)
     return {"bytes": len(data), "grid": [U, V], "free_views": len(free_positions or [])}
+
+
+def viewpoint_circle(grid: tuple[int, int] | list[int], frames: int, radius: float = 0.75) -> list[tuple[float, float]]:
+    """A closed path of fractional (u, v) viewpoints: a circle around the centre view spanning
+    ``radius`` × the grid's half-extent, so most positions lie between grid views."""
+    U, V = grid
+    cu, cv = (U - 1) / 2.0, (V - 1) / 2.0
+    angles = np.linspace(0.0, 2.0 * np.pi, frames, endpoint=False)
+    return [(float(cu + radius * cu * np.sin(a)), float(cv + radius * cv * np.cos(a))) for a in angles]
+
+
+def render_clip(bitstream: str | Path, out: str | Path, frames: int = 36, fps: float = 12.0,
+                device: torch.device | None = None, chunk_rays: int = 4096) -> list[tuple[float, float]]:
+    """Free-viewpoint clip from the bitstream alone: views along ``viewpoint_circle``, as GIF/MP4."""
+    from lfcomp.plots import write_clip
+
+    path = Path(bitstream)
+    if not path.is_file():
+        raise LfcompError(path, "no such bitstream file")
+    spec, camera_state, quantized = from_payload(decode_payload(path.read_bytes(), str(path)), str(path))
+    model = build_model(spec, camera_state, quantized).to(device or torch.device("cpu"))
+    positions = viewpoint_circle(spec["grid"], frames)
+    write_clip(render_views(model, positions, chunk_rays, progress=True), out, fps=fps)
+    return positions

@@ -183,3 +183,16 @@ def test_error_in_a_separate_process_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("lfcomp: error: ") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_free_viewpoint_clip_from_the_bitstream(chain, tmp_path):
+    from PIL import Image
+
+    from lfcomp.codec import viewpoint_circle
+
+    out = tmp_path / "clip.gif"
+    assert run("clip", chain["bits"], out, "--frames", 3) == 0
+    clip = Image.open(out)
+    assert clip.n_frames == 3 and clip.size == (32, 32)
+    path = viewpoint_circle((5, 5), 3)
+    assert path[0] == (2.0, 3.5) and all(0 <= u <= 4 and 0 <= v <= 4 for u, v in path)
