@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --dist loadscope
 
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup run test lint clean
+.PHONY: setup run report test lint clean
 
 setup: $(STAMP)
 
@@ -22,14 +22,20 @@ $(STAMP): requirements.txt pyproject.toml
 
 run: setup
 	$(VENV)/bin/snakemake --profile profiles/local $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/snakemake --profile profiles/local $(SNAKEMAKE_ARGS) --report results/report.html
 	@echo
 	@echo "Results are in $(CURDIR)/results/ (one folder per scene, r<rank>/n<centroids>/ per rate point);"
 	@echo "rate-point table: $(CURDIR)/results/summary.md (and .csv); logs and per-rule benchmarks: $(CURDIR)/logs/"
+	@echo "tables (Table 1: summary/bd_psnr.md, Table 2: summary/stages.md), figures (summary/figures/),"
+	@echo "free-viewpoint clip (<scene>/free_viewpoint.gif) and the HTML report: $(CURDIR)/results/report.html"
 	@echo
 	@cat results/summary.md
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+report: setup
+	$(VENV)/bin/snakemake --profile profiles/local $(SNAKEMAKE_ARGS) --report results/report.html
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

@@ -14,6 +14,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -31,18 +34,25 @@ wildcard_constraints:
     scene=r"[^/]+",
     rank=r"\d+",
     centroids=r"\d+",
+    qp=r"\d+",
 
 
 localrules:
     all,
     summarize_scene,
     summarize_all,
+    report_tables,
+    figures,
 
 
 rule all:
     input:
         expand("results/{scene}/summary.md", scene=SCENES),
         "results/summary.md",
+        "results/summary/bd_psnr.md",
+        "results/summary/stages.md",
+        "results/summary/figures",
+        [clip for scene in SCENES for clip in clip_target(scene)],
     default_target: True
 
 
@@ -51,3 +61,5 @@ include: "rules/nerf.smk"
 include: "rules/compress.smk"
 include: "rules/codec.smk"
 include: "rules/evaluate.smk"
+include: "rules/anchors.smk"
+include: "rules/report.smk"

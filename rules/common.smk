@@ -129,3 +129,29 @@ def stage_settings(stage):
 
 def scene_metrics(name):
     return [f"results/{name}/r{rank}/n{centroids}/metrics.json" for rank, centroids in RATE_POINTS]
+
+
+def anchor_metrics(name):
+    """metrics.json of every configured anchor and QP of a scene."""
+    return [f"results/{name}/{anchor}/qp{qp}/metrics.json"
+            for anchor, settings in config["anchors"].items() for qp in settings["qps"]]
+
+
+def all_metrics():
+    """Every codec's rate points over all selected scenes: the inputs of the report."""
+    return [path for scene in SCENES for path in scene_metrics(scene) + anchor_metrics(scene)]
+
+
+def bd_anchors():
+    """The BD-PSNR references: the configured HEVC anchors."""
+    return [name for name, settings in config["anchors"].items() if settings["codec"] == "hevc"]
+
+
+def clip_target(name):
+    """The free-viewpoint clip of a scene (none when clip_frames is 0)."""
+    return [f"results/{name}/free_viewpoint.gif"] if config["clip_frames"] > 0 else []
+
+
+def first_point_bitstream(wildcards):
+    rank, centroids = RATE_POINTS[0]
+    return f"results/{wildcards.scene}/r{rank}/n{centroids}/bitstream.lfc"

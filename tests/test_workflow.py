@@ -7,6 +7,7 @@ scene), then ask `snakemake --dry-run` which jobs a change would run and compare
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,13 +22,15 @@ pytestmark = pytest.mark.workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "envs", "config.yaml"]
+WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "envs", "report", "config.yaml"]
 
 SCENE = "tiny"
 BASE_POINTS = [[8, 16], [4, 16], [4, 8]]
 STAGES = ["lowrank", "decompose", "distill"]  # per rank
 CODEC = ["quantize", "encode", "decode", "evaluate"]  # per rate point
-SUMMARIES = {("summarize_scene", (("scene", SCENE),)), ("summarize_all", ())}
+SUMMARIES = {("summarize_scene", (("scene", SCENE),)), ("summarize_all", ()), ("report_tables", ()), ("figures", ())}
+CLIP = {("clip", (("scene", SCENE),))}  # rendered from the first rate point's bitstream
+ANCHOR_QPS = [22, 37]
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -56,6 +59,8 @@ def write_config(path: Path, **changes) -> Path:
         "device": "cpu",
         "rate_points": {"smoke": BASE_POINTS},
         "threads": {"train": 1, "stage": 1},
+        "anchors": {"hevc444": {"codec": "hevc", "chroma": "444", "qps": ANCHOR_QPS}},
+        "clip_frames": 3,
         "scenes": {SCENE: {"path": "cotton128", "format": "hci", "views": [5, 5], "crop": [32, 32],
                            "dataset": "embedded cotton, 5x5 views cropped to 32x32",
                            "url": "https://lightfield-analysis.uni-konstanz.de/"}},
@@ -222,6 +227,16 @@ def test_run_makes_every_artifact(ran):
         assert (point / "decoded.zarr").is_dir()
         assert (ran / "logs" / SCENE / f"r{rank}" / f"n{centroids}" / "evaluate.benchmark.tsv").is_file()
     assert (ran / "logs" / SCENE / "train.benchmark.tsv").is_file()
+    for qp in ANCHOR_QPS:
+        point = scene / "hevc444" / f"qp{qp}"
+        assert (point / "bitstream.hevc").is_file() and (point / "decoded.zarr").is_dir()
+        assert json.loads((point / "metrics.json").read_text())["bytes"] == (point / "bitstream.hevc").stat().st_size
+    summary = ran / "results" / "summary"
+    for name in ["rd.csv", "bd_psnr.csv", "bd_psnr.md", "stages.csv", "stages.md"]:
+        assert (summary / name).is_file(), name
+    assert "qdlr-nerf" in (summary / "rd.csv").read_text() and "hevc444" in (summary / "rd.csv").read_text()
+    assert any((summary / "figures").glob("rd_*.png")) and any((summary / "figures").glob("rd_*.svg"))
+    assert (scene / "free_viewpoint.gif").is_file()
     for table in [scene / "summary.csv", ran / "results" / "summary.csv"]:
         lines = table.read_text().splitlines()
         assert lines[0].startswith("scene,rank,centroids,bytes,bpp,psnr_rgb")
@@ -240,7 +255,7 @@ def test_changing_centroids_reruns_only_quantize_to_evaluate(ran):
 
 def test_changing_a_rank_reruns_from_lowrank_for_that_rank_only(ran):
     config = write_config(ran / "rank.yaml", rate_points={"smoke": [[6, 16], [4, 16], [4, 8]]})
-    assert planned_jobs(ran, config) == point_chain(6, 16) | SUMMARIES
+    assert planned_jobs(ran, config) == point_chain(6, 16) | SUMMARIES | CLIP
 
 
 def test_adding_a_rate_point_reuses_nerf_org(ran):
@@ -252,7 +267,7 @@ def test_adding_a_rate_point_reuses_nerf_org(ran):
 
 def test_changing_a_nerf_training_parameter_reruns_the_scene(ran):
     config = write_config(ran / "train.yaml", params={"train": {"steps": 61}})
-    expected = {("train", (("scene", SCENE),))} | SUMMARIES
+    expected = {("train", (("scene", SCENE),))} | SUMMARIES | CLIP
     for rank in {rank for rank, _ in BASE_POINTS}:
         expected |= chain(STAGES, rank)
     for rank, centroids in BASE_POINTS:
@@ -262,7 +277,7 @@ def test_changing_a_nerf_training_parameter_reruns_the_scene(ran):
 
 def test_changing_a_quantize_parameter_reruns_only_quantize_on(ran):
     config = write_config(ran / "quantize.yaml", params={"quantize": {"codebook_steps": 11}})
-    expected = set(SUMMARIES)
+    expected = SUMMARIES | CLIP
     for rank, centroids in BASE_POINTS:
         expected |= chain(CODEC, rank, centroids)
     assert planned_jobs(ran, config) == expected
