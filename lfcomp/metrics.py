@@ -6,10 +6,14 @@ full range, from 8-bit RGB), then averaged over views. bpp = bits / (U·V·H·W)
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lfcomp.errors import LfcompError
 
 
 def psnr(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
@@ -57,3 +61,16 @@ def distortion_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, 
         "psnr_rgb_views": [[finite_or_none(v) for v in row] for row in rgb],
         "psnr_y_views": [[finite_or_none(v) for v in row] for row in y],
     }
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A metrics.json written by ``evaluate`` or ``anchor``; unreadable files are clean errors."""
+    try:
+        metrics = json.loads(path.read_text())
+    except OSError as exc:
+        raise LfcompError(path, f"cannot read metrics ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise LfcompError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise LfcompError(path, "metrics must be a JSON object")
+    return metrics

@@ -21,7 +21,6 @@ workflow's ``results/{scene}/{codec}/qp{qp}/`` and ``results/{scene}/r{rank}/n{c
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 from lfcomp.artifacts import atomic_output
 from lfcomp.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
 from lfcomp.errors import LfcompError
+from lfcomp.metrics import read_metrics
 from lfcomp.summary import STAGE_TITLES, STAGES
 
 NEURAL = "qdlr-nerf"
@@ -49,18 +49,6 @@ _SHORT = {"few_points": "n/c: too few points", "no_overlap": "no overlap", "outs
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        metrics = json.loads(path.read_text())
-    except OSError as exc:
-        raise LfcompError(path, f"cannot read metrics ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise LfcompError(path, f"not valid JSON ({exc})") from None
-    if not isinstance(metrics, dict):
-        raise LfcompError(path, "metrics must be a JSON object")
-    return metrics
 
 
 def codec_of(metrics: dict[str, Any], path: Path) -> str:
@@ -87,7 +75,7 @@ def scene_of(metrics: dict[str, Any], path: Path) -> str:
 def load_point(path: str | Path) -> dict[str, Any]:
     """One rate point (a row of rd.csv) from a metrics.json, keeping the metrics under ``_metrics``."""
     path = Path(path)
-    metrics = _read_json(path)
+    metrics = read_metrics(path)
     missing = [key for key in ("psnr_rgb", "psnr_y", "bytes", "bpp") if key not in metrics]
     if missing:
         raise LfcompError(path, f"metrics lack {', '.join(missing)} (not a coded rate point?)")

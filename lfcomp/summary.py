@@ -9,13 +9,13 @@ columns follow the paper's Table 2 (PSNR and size after NeRF-org, LR-NeRF, DLR-N
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
+from lfcomp.metrics import read_metrics
 
 STAGES = ("nerf", "lowrank", "distill", "quantize")
 STAGE_TITLES = {"nerf": "NeRF-org", "lowrank": "LR-NeRF", "distill": "DLR-NeRF", "quantize": "QDLR-NeRF"}
@@ -41,14 +41,7 @@ def _rate_point_from_path(path: Path) -> tuple[str | None, int | None, int | Non
 
 
 def _row(path: Path) -> dict[str, Any]:
-    try:
-        metrics = json.loads(path.read_text())
-    except OSError as exc:
-        raise LfcompError(path, f"cannot read metrics: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise LfcompError(path, f"not valid JSON: {exc}") from None
-    if not isinstance(metrics, dict):
-        raise LfcompError(path, "metrics must be a JSON object")
+    metrics = read_metrics(path)
     missing = [key for key in ("psnr_rgb", "psnr_y", "bytes", "bpp") if key not in metrics]
     if missing:
         raise LfcompError(path, f"metrics lack {', '.join(missing)}")

@@ -28,7 +28,6 @@ Timings are wall-clock seconds: ``encode_seconds`` includes the RGB→Y'CbCr con
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import time
