@@ -108,7 +108,7 @@ def stage_args(stage):
     def args(wildcards):
         overrides = scene_params(wildcards.scene)
         return " ".join(
-            "--set " + shlex.quote(f"{section}.{key}={json.dumps(value)}")
+            f"--set {shlex.quote(f'{section}.{key}={json.dumps(value)}')}"
             for section in SECTIONS[stage]
             for key, value in sorted(overrides.get(section, {}).items()))
 
