@@ -41,6 +41,7 @@ rule decode:
     resources:
         mem_mb=RUNTIME["mem_mb"],
         runtime=RUNTIME["stage_minutes"],
+        gpu=RUNTIME["gpus"],  # sbatch --gpus on a cluster; ignored by local --cores runs
     conda:
         "../envs/lfcomp.yaml"
     shell:

@@ -21,6 +21,7 @@ rule lowrank:
     resources:
         mem_mb=RUNTIME["mem_mb"],
         runtime=RUNTIME["stage_minutes"],
+        gpu=RUNTIME["gpus"],  # sbatch --gpus on a cluster; ignored by local --cores runs
     conda:
         "../envs/lfcomp.yaml"
     shell:
@@ -71,6 +72,7 @@ rule distill:
     resources:
         mem_mb=RUNTIME["mem_mb"],
         runtime=RUNTIME["stage_minutes"],
+        gpu=RUNTIME["gpus"],  # sbatch --gpus on a cluster; ignored by local --cores runs
     conda:
         "../envs/lfcomp.yaml"
     shell:
@@ -99,6 +101,7 @@ rule quantize:
     resources:
         mem_mb=RUNTIME["mem_mb"],
         runtime=RUNTIME["stage_minutes"],
+        gpu=RUNTIME["gpus"],  # sbatch --gpus on a cluster; ignored by local --cores runs
     conda:
         "../envs/lfcomp.yaml"
     shell:

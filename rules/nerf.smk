@@ -20,6 +20,7 @@ rule train:
     resources:
         mem_mb=RUNTIME["mem_mb"],
         runtime=RUNTIME["train_minutes"],
+        gpu=RUNTIME["gpus"],  # sbatch --gpus on a cluster; ignored by local --cores runs
     conda:
         "../envs/lfcomp.yaml"
     shell:
