@@ -24,10 +24,10 @@ run: setup
 	$(VENV)/bin/snakemake --profile profiles/local $(SNAKEMAKE_ARGS)
 	$(VENV)/bin/snakemake --profile profiles/local $(SNAKEMAKE_ARGS) --report results/report.html
 	@echo
-	@echo "Results are in $(CURDIR)/results/ (one folder per scene, r<rank>/n<centroids>/ per rate point);"
+	@echo "Results are in $(CURDIR)/results/ (<scene>/<model>/r<rank>/n<centroids>/ per rate point);"
 	@echo "rate-point table: $(CURDIR)/results/summary.md (and .csv); logs and per-rule benchmarks: $(CURDIR)/logs/"
 	@echo "tables (Table 1: summary/bd_psnr.md, Table 2: summary/stages.md), figures (summary/figures/),"
-	@echo "free-viewpoint clip (<scene>/free_viewpoint.gif) and the HTML report: $(CURDIR)/results/report.html"
+	@echo "free-viewpoint clip (<scene>/<model>/free_viewpoint.gif) and the HTML report: $(CURDIR)/results/report.html"
 	@echo
 	@cat results/summary.md
 

@@ -3,7 +3,8 @@
     make run                                     # embedded scene, quick preset (see README.md)
     snakemake --profile profiles/local --config preset=paper run=paper
 
-Artifacts: results/{scene}/...; logs and per-rule benchmarks: logs/{scene}/....
+Artifacts: results/{scene}/{model}/... per model kind (nerf, nelf) and results/{scene}/{anchor}/...
+per classical anchor; logs and per-rule benchmarks: logs/{scene}/....
 """
 
 from snakemake.utils import min_version, validate
@@ -27,11 +28,13 @@ except WorkflowError as exc:
 
 PRESET = config["preset"]
 RUNTIME = load_preset(PRESET)["runtime"]
-RATE_POINTS = rate_points()
+MODELS = list(dict.fromkeys(config["models"]))  # each model kind is a codec: results/{scene}/{model}/
+RATE_POINTS = {model: rate_points(model) for model in MODELS}
 SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any data is missing
 
 wildcard_constraints:
     scene=r"[^/]+",
+    model=r"nerf|nelf",
     rank=r"\d+",
     centroids=r"\d+",
     qp=r"\d+",

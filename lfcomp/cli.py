@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference"), p.add_argument("decoded"), p.add_argument("out")
     p.add_argument("--bitstream", help="the bitstream, for bytes and bpp")
     p.add_argument("--model", help="the quantized checkpoint, for the rate point and per-stage report")
+    p.add_argument("--scene", help="scene name recorded in metrics.json (default: from the directory layout)")
 
     p = sub.add_parser("summarize", help="rate-point tables from metrics.json files")
     p.add_argument("out_csv"), p.add_argument("out_md"), p.add_argument("metrics", nargs="+")
@@ -287,7 +288,7 @@ def cmd_clip(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from lfcomp.evaluate import evaluate_lightfield, write_metrics
 
-    metrics = evaluate_lightfield(args.reference, args.decoded, args.bitstream, args.model)
+    metrics = evaluate_lightfield(args.reference, args.decoded, args.bitstream, args.model, scene=args.scene)
     write_metrics(metrics, args.out)
     log.info("PSNR %.3f dB RGB, %.3f dB Y%s", metrics["psnr_rgb"] or float("inf"), metrics["psnr_y"] or float("inf"),
              f", {metrics['bytes']} bytes, {metrics['bpp']:.5f} bpp" if "bytes" in metrics else "")

@@ -15,14 +15,17 @@ from lfcomp.metrics import finite_or_none, bits_per_pixel, distortion_metrics
 
 
 def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,
-                        model: str | Path | None = None) -> dict[str, Any]:
+                        model: str | Path | None = None, scene: str | None = None) -> dict[str, Any]:
     """Per-view and mean PSNR (RGB and Y); with a bitstream also bytes, bits and bpp; with the
-    quantized checkpoint also the rate point and every stage's PSNR and size (Table 2)."""
+    quantized checkpoint also the rate point and every stage's PSNR and size (Table 2). ``scene``
+    is recorded for the reports, which otherwise take it from the directory layout."""
     ref, dec = read_lightfield(reference), read_lightfield(decoded)
     if ref.views.shape != dec.views.shape:
         raise LfcompError(decoded, f"shape {dec.views.shape} differs from the reference {ref.views.shape}")
     metrics: dict[str, Any] = {"reference": str(reference), "decoded": str(decoded),
                                **distortion_metrics(ref.views, dec.views)}
+    if scene is not None:
+        metrics["scene"] = scene
     spec = dec.attrs.get("spec")
     if bitstream is not None:
         path = Path(bitstream)

@@ -1,13 +1,16 @@
 """Figures (PNG and SVG, matplotlib Agg) and the free-viewpoint clip.
 
 * ``plot_rd``: rate-distortion curves of every codec for one scene (RGB and Y PSNR against bpp,
-  log rate axis, the BD range's upper end marked).
+  log rate axis, the BD range's upper end marked); each neural codec (``qdlr-nerf``,
+  ``qdlr-nelf``) a solid curve with its own marker, the anchors dashed (``rd_style``).
 * ``plot_view_psnr``: PSNR of every view as a U×V heat map per codec (one colour scale) and
   along the PVS scan order (the paper's Figure 3).
 * ``plot_error_maps``: per codec, the absolute error averaged over all views and colour
   channels (the paper's Figure 2), with its PSNR and bpp.
 * ``make_figures``: all of them for every scene, from metrics.json files (``lfcomp plots``);
-  the view and error figures compare the codecs at similar bpp (``similar_rate_points``).
+  the view and error figures compare the codecs at similar bpp (``similar_rate_points``). Each
+  scene gets one file per figure holding every codec (both neural kinds side by side), named by
+  the scene alone, so codecs sharing a scene and rate point never overwrite each other's.
 * ``write_clip``: frames (K, H, W, 3) uint8 as an animated GIF (Pillow) or an MP4 (PyAV, H.264).
 
 Every output is written atomically (``lfcomp.artifacts.atomic_output``).
@@ -60,6 +63,18 @@ def _metadata(fmt: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- RD curves
 
+_NEURAL_MARKERS = {"qdlr-nerf": "o", "qdlr-nelf": "s"}
+
+
+def rd_style(codec: str, index: int = 0) -> dict[str, Any]:
+    """Line style of a codec's RD curve: the ``index``-th colour of the cycle; the neural codecs
+    solid and thicker, one marker per kind (nerf ●, nelf ■, others ▲), the anchors dashed."""
+    style: dict[str, Any] = {"color": f"C{index % 10}", "label": codec}
+    if codec.startswith("qdlr-"):
+        return {**style, "linestyle": "-", "linewidth": 1.8, "marker": _NEURAL_MARKERS.get(codec, "^"),
+                "markersize": 5}
+    return {**style, "linestyle": "--", "linewidth": 1.0, "marker": ".", "markersize": 6}
+
 
 def plot_rd(points: list[dict[str, Any]], stem: str | Path, title: str | None = None,
             rate_range: tuple[float, float] = DEFAULT_RATE_RANGE) -> list[Path]:
@@ -74,7 +89,7 @@ def plot_rd(points: list[dict[str, Any]], stem: str | Path, title: str | None = 
             curve = sorted((p["bpp"], p[key]) for p in points if p["codec"] == codec and p[key] is not None)
             if curve:
                 x, y = zip(*curve)
-                ax.plot(x, y, marker="o", markersize=4, linewidth=1.5 if codec == "qdlr-nerf" else 1.0, label=codec)
+                ax.plot(x, y, **rd_style(codec, codecs.index(codec)))
         ax.axvline(rate_range[1], color="0.6", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel")
@@ -213,9 +228,10 @@ def make_figures(metrics_paths: list[str | Path], outdir: str | Path, reference_
                  rate_range: tuple[float, float] = DEFAULT_RATE_RANGE, error_maps: bool = True) -> list[Path]:
     """Per scene: ``rd_{scene}``, ``view_psnr_{scene}`` and ``error_maps_{scene}`` (.png and .svg) in ``outdir``.
 
-    ``reference_codec`` (default: ``qdlr-nerf``, else ``hevc444``, else the first codec) picks the rate
-    point the others are matched to; the per-view figure shows it and ``view_codecs`` (default:
-    the HEVC anchors), the error maps show every codec.
+    ``reference_codec`` (default: ``qdlr-nerf``, else another neural codec such as ``qdlr-nelf``,
+    else ``hevc444``, else the first codec) picks the rate point the others are matched to; the
+    per-view figure shows it and ``view_codecs`` (default: the other neural codecs and the HEVC
+    anchors), the error maps show every codec.
     """
     from lfcomp.lightfield import read_lightfield
     from lfcomp.report import NEURAL, load_points
@@ -226,12 +242,13 @@ def make_figures(metrics_paths: list[str | Path], outdir: str | Path, reference_
     for scene in dict.fromkeys(p["scene"] for p in points):  # check every input before drawing anything
         scene_points = [p for p in points if p["scene"] == scene]
         codecs = list(dict.fromkeys(p["codec"] for p in scene_points))
-        ref_codec = reference_codec or next((c for c in (NEURAL, "hevc444") if c in codecs), codecs[0])
+        neural = sorted((c for c in codecs if c.startswith("qdlr-")), key=lambda c: c != NEURAL)
+        ref_codec = reference_codec or next((c for c in (*neural, "hevc444") if c in codecs), codecs[0])
         if ref_codec not in codecs:
             raise LfcompError(ref_codec, f"no rate points of this codec for scene {scene}")
         chosen = similar_rate_points(scene_points, ref_codec, target_bpp)
-        compare = [ref_codec] + [c for c in (view_codecs or [c for c in codecs if c.startswith("hevc")])
-                                 if c in chosen and c != ref_codec]
+        default_views = neural + [c for c in codecs if c.startswith("hevc")]
+        compare = [ref_codec] + [c for c in (view_codecs or default_views) if c in chosen and c != ref_codec]
         views = {c: chosen[c]["_metrics"].get("psnr_rgb_views") for c in compare}
         missing = [c for c, v in views.items() if v is None]
         if missing:

@@ -13,16 +13,18 @@
   each stage of the neural codec, per scene and averaged over scenes, per rate point.
 
 A metrics.json is an anchor's (``lfcomp anchor``: it has ``anchor``, e.g. ``hevc444``) or the
-neural codec's (``lfcomp evaluate --model``: it has ``rate_point``; its codec is ``qdlr-nerf``).
-The scene is the metrics' ``scene`` key, else the directory three levels up, as in the
-workflow's ``results/{scene}/{codec}/qp{qp}/`` and ``results/{scene}/r{rank}/n{centroids}/``.
+neural codec's (``lfcomp evaluate --model``: it has ``rate_point``; its codec is ``qdlr-<kind>``
+after its ``model_kind``: ``qdlr-nerf``, the paper's, or ``qdlr-nelf``). Each neural kind is a
+codec of its own: its own RD curve, BD rows against each anchor and stage table (NeLF-org, … for
+nelf). The scene is the metrics' ``scene`` key, else taken from the workflow's layout:
+``results/{scene}/{anchor}/qp{qp}/``, ``results/{scene}/{model}/r{rank}/n{centroids}/`` or the
+older ``results/{scene}/r{rank}/n{centroids}/``.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,11 @@ from lfcomp.artifacts import atomic_output
 from lfcomp.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
 from lfcomp.errors import LfcompError
 from lfcomp.metrics import read_metrics
-from lfcomp.summary import STAGE_TITLES, STAGES
+from lfcomp.summary import STAGES, codec_label, neural_layout, stage_titles
 
-NEURAL = "qdlr-nerf"
+NEURAL = codec_label("nerf")
 DEFAULT_ANCHORS = ("hevc444", "hevc420")
 DISTORTIONS = ("psnr_rgb", "psnr_y")
-_NEURAL_DIRS = re.compile(r"^r\d+$"), re.compile(r"^n\d+$")
 
 RD_COLUMNS = ["scene", "codec", "rate_point", "qp", "rank", "centroids", "bytes", "bits", "bpp", "psnr_rgb",
               "psnr_y", "encode_seconds", "decode_seconds", "scan", "metrics"]
@@ -56,18 +57,21 @@ def codec_of(metrics: dict[str, Any], path: Path) -> str:
     (``qdlr-<kind>`` for a model kind other than nerf, e.g. ``qdlr-nelf``)."""
     if metrics.get("anchor"):
         return str(metrics["anchor"])
-    parts = path.parent.parts
-    if "rate_point" in metrics or "model_kind" in metrics or (
-            len(parts) >= 2 and _NEURAL_DIRS[0].match(parts[-2]) and _NEURAL_DIRS[1].match(parts[-1])):
-        kind = metrics.get("model_kind") or "nerf"
-        return NEURAL if kind == "nerf" else f"qdlr-{kind}"
+    layout = neural_layout(path)
+    if "rate_point" in metrics or "model_kind" in metrics or layout:
+        return codec_label(metrics.get("model_kind") or (layout and layout[1]) or "nerf")
     raise LfcompError(path, "cannot tell which codec wrote these metrics (no 'anchor' or 'rate_point' key)")
 
 
 def scene_of(metrics: dict[str, Any], path: Path) -> str:
-    """The scene: the ``scene`` key, else the directory three levels up (``{scene}/{codec}/{point}/``)."""
+    """The scene: the ``scene`` key, else from the layout: ``{scene}/{model}/r{rank}/n{centroids}/``
+    (or the older ``{scene}/r{rank}/n{centroids}/``) for the neural codec, ``{scene}/{anchor}/qp{qp}/``
+    (the directory three levels up) otherwise."""
     if metrics.get("scene"):
         return str(metrics["scene"])
+    layout = neural_layout(path)
+    if layout and layout[0] is not None:
+        return layout[0]
     parts = path.parent.parts
     return parts[-3] if len(parts) >= 3 else path.parent.name
 
@@ -82,10 +86,9 @@ def load_point(path: str | Path) -> dict[str, Any]:
     codec = codec_of(metrics, path)
     rate_point = metrics.get("rate_point") or {}
     rank, centroids, qp = rate_point.get("rank"), rate_point.get("centroids"), metrics.get("qp")
-    if codec.startswith("qdlr-") and (rank is None or centroids is None):
-        parts = path.parent.parts
-        if len(parts) >= 2 and _NEURAL_DIRS[0].match(parts[-2]) and _NEURAL_DIRS[1].match(parts[-1]):
-            rank, centroids = int(parts[-2][1:]), int(parts[-1][1:])
+    layout = neural_layout(path)
+    if codec.startswith("qdlr-") and (rank is None or centroids is None) and layout:
+        rank, centroids = layout[2], layout[3]
     if qp is not None:
         label = f"qp{qp}"
     elif rank is not None or centroids is not None:
@@ -117,8 +120,16 @@ def load_points(paths: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def _codec_rank(codec: str) -> int:
-    """Table order: HEVC anchors, other anchors, then the neural codec last (as in Table 1)."""
-    return 2 if codec.startswith("qdlr-") else (0 if codec.startswith("hevc") else 1)
+    """Table order: HEVC anchors, other anchors, then the neural codecs last (as in Table 1):
+    qdlr-nerf, then the other kinds."""
+    if codec.startswith("qdlr-"):
+        return 2 if codec == NEURAL else 3
+    return 0 if codec.startswith("hevc") else 1
+
+
+def _kind(codec: str) -> str:
+    """The model kind of a neural codec label (``qdlr-nelf`` → ``nelf``)."""
+    return codec.removeprefix("qdlr-")
 
 
 # --------------------------------------------------------------------------- tables
@@ -215,13 +226,15 @@ def _average_row(rows: list[dict[str, Any]], anchor: str, codec: str, distortion
 
 
 def stage_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of stages.csv: PSNR, parameters and size (% of NeRF-org) after each stage of the neural
-    codec, per scene and rate point, then per rate point averaged over scenes (scene = ``average``)."""
+    """Rows of stages.csv: PSNR, parameters and size (% of the -org model) after each stage of each
+    neural codec, per scene and rate point, then per codec and rate point averaged over scenes
+    (scene = ``average``). The titles are the kind's: NeRF-org … QDLR-NeRF, NeLF-org … QDLR-NeLF."""
     per_scene: list[dict[str, Any]] = []
     for point in points:
         stages = point["_metrics"].get("stages")
         if not point["codec"].startswith("qdlr-") or not stages:
             continue
+        titles = stage_titles(_kind(point["codec"]))
         for stage in STAGES:
             report = stages.get(stage) or {}
             size = report.get("size_percent")
@@ -229,16 +242,17 @@ def stage_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 size = 100.0
             per_scene.append({"scene": point["scene"], "codec": point["codec"], "rank": point["rank"],
                               "centroids": point["centroids"],
-                              "stage": stage, "title": STAGE_TITLES[stage], "psnr_rgb": report.get("psnr_rgb"),
+                              "stage": stage, "title": titles[stage], "psnr_rgb": report.get("psnr_rgb"),
                               "params": report.get("params"), "size_percent": size, "scenes": 1})
     averages = []
     keys = list(dict.fromkeys((r["codec"], r["rank"], r["centroids"]) for r in per_scene))
     for codec, rank, centroids in keys:
+        titles = stage_titles(_kind(codec))
         for stage in STAGES:
             group = [r for r in per_scene if (r["codec"], r["rank"], r["centroids"], r["stage"])
                      == (codec, rank, centroids, stage)]
             row = {"scene": "average", "codec": codec, "rank": rank, "centroids": centroids, "stage": stage,
-                   "title": STAGE_TITLES[stage]}
+                   "title": titles[stage]}
             for key in ("psnr_rgb", "params", "size_percent"):
                 values = [r[key] for r in group if r[key] is not None]
                 row[key] = round(sum(values) / len(values), 4) if values else None
@@ -319,8 +333,9 @@ def _bd_table(rows: list[dict[str, Any]], metric: str, better) -> list[str]:
 def stages_markdown(rows: list[dict[str, Any]]) -> str:
     """Table-2-style Markdown: PSNR and size after each stage, averaged over scenes, per rate point."""
     lines = ["# PSNR and model size after each stage", "",
-             "PSNR (RGB, dB) of the views rendered by each stage's model and its size in % of NeRF-org "
-             "(32-bit parameters before quantization, the bitstream after it), averaged over scenes.", ""]
+             "PSNR (RGB, dB) of the views rendered by each stage's model and its size in % of the "
+             "unquantized full model (NeRF-org, NeLF-org; 32-bit parameters before quantization, the "
+             "bitstream after it), averaged over scenes. One table per neural codec and rate point.", ""]
     averages = [r for r in rows if r["scene"] == "average"]
     if not averages:
         return "\n".join(lines + ["No neural-codec metrics with per-stage results were given.", ""])
@@ -328,7 +343,7 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
         group = {r["stage"]: r for r in averages if (r["codec"], r["rank"], r["centroids"]) == (codec, rank, centroids)}
         scenes = max(r["scenes"] for r in group.values())
         lines += [f"## {codec}, rank {rank}, {centroids} centroids ({scenes} scene{'s' if scenes != 1 else ''})", "",
-                  "| Metrics | " + " | ".join(STAGE_TITLES[s] for s in STAGES) + " |",
+                  "| Metrics | " + " | ".join(group[s]["title"] for s in STAGES) + " |",
                   "|---|" + "---:|" * len(STAGES),
                   "| PSNR | " + " | ".join(_fmt(group[s]["psnr_rgb"], 2, "dB") for s in STAGES) + " |",
                   "| Size | " + " | ".join(_fmt(group[s]["size_percent"], 1, "%") for s in STAGES) + " |", ""]

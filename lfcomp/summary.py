@@ -1,9 +1,16 @@
-"""Rate-point tables: one row per (scene, rank, centroids) from the metrics.json of ``lfcomp evaluate``.
+"""Rate-point tables: one row per (scene, model, rank, centroids) from the metrics.json of ``lfcomp evaluate``.
 
 ``summarize(metrics_paths, out_csv, out_md)`` writes every rate point as a CSV row and a Markdown
-report: one table per scene (rows in increasing bpp, i.e. along the rate-distortion curve) and, when
-there is more than one scene, a table of the means over scenes per rate point. The per-stage
-columns follow the paper's Table 2 (PSNR and size after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF).
+report: per scene, one table per model kind (``nerf``: the paper's codec ``qdlr-nerf``; ``nelf``:
+``qdlr-nelf``), rows in increasing bpp, i.e. along the rate-distortion curve, and, when there is
+more than one scene, tables of the means over scenes per model and rate point. The per-stage
+columns follow the paper's Table 2 (PSNR and size after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF;
+NeLF-org, LR-NeLF, … for the neural light field).
+
+The model kind is the metrics' ``model_kind``, else the workflow layout's model directory, else
+``nerf``. The scene is the metrics' ``scene``, else taken from the layout:
+``{scene}/{model}/r{rank}/n{centroids}/metrics.json`` or, before there were model kinds,
+``{scene}/r{rank}/n{centroids}/metrics.json``.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from lfcomp.errors import LfcompError
 from lfcomp.metrics import read_metrics
 
 STAGES = ("nerf", "lowrank", "distill", "quantize")
-STAGE_TITLES = {"nerf": "NeRF-org", "lowrank": "LR-NeRF", "distill": "DLR-NeRF", "quantize": "QDLR-NeRF"}
+MODEL_KINDS = ("nerf", "nelf")
+MODEL_NAMES = {"nerf": "NeRF", "nelf": "NeLF"}
 
 COLUMNS = (
-    ["scene", "rank", "centroids", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
+    ["scene", "model", "rank", "centroids", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
     + [f"psnr_{stage}" for stage in STAGES]
     + [f"params_{stage}" for stage in STAGES]
     + ["grid_u", "grid_v", "height", "width", "metrics"]
@@ -30,14 +38,35 @@ COLUMNS = (
 _RATE_DIRS = re.compile(r"^r(\d+)$"), re.compile(r"^n(\d+)$")
 
 
-def _rate_point_from_path(path: Path) -> tuple[str | None, int | None, int | None]:
-    """(scene, rank, centroids) from the workflow's layout ``{scene}/r{rank}/n{centroids}/metrics.json``."""
-    parts = path.parent.parts
-    if len(parts) >= 3:
-        rank, centroids = _RATE_DIRS[0].match(parts[-2]), _RATE_DIRS[1].match(parts[-1])
-        if rank and centroids:
-            return parts[-3], int(rank[1]), int(centroids[1])
-    return None, None, None
+def stage_titles(kind: str = "nerf") -> dict[str, str]:
+    """The stages' titles for a model kind: NeRF-org … QDLR-NeRF, NeLF-org … QDLR-NeLF."""
+    name = MODEL_NAMES.get(kind, kind.upper())
+    return {"nerf": f"{name}-org", "lowrank": f"LR-{name}", "distill": f"DLR-{name}", "quantize": f"QDLR-{name}"}
+
+
+STAGE_TITLES = stage_titles("nerf")  # the paper's
+
+
+def codec_label(kind: str) -> str:
+    """The neural codec's label for a model kind: ``qdlr-nerf``, ``qdlr-nelf``."""
+    return f"qdlr-{kind}"
+
+
+def neural_layout(path: str | Path) -> tuple[str | None, str | None, int | None, int | None] | None:
+    """(scene, model, rank, centroids) of a metrics.json in the workflow's neural layout, with model
+    None in the old ``{scene}/r{rank}/n{centroids}/`` one (and scene None where the path is too
+    short to hold it); None when the path is not in either layout."""
+    parts = Path(path).parent.parts
+    if len(parts) < 2:
+        return None
+    rank, centroids = _RATE_DIRS[0].match(parts[-2]), _RATE_DIRS[1].match(parts[-1])
+    if not (rank and centroids):
+        return None
+    if len(parts) >= 3 and parts[-3] in MODEL_KINDS:
+        scene, model = (parts[-4] if len(parts) >= 4 else None), parts[-3]
+    else:
+        scene, model = (parts[-3] if len(parts) >= 3 else None), None
+    return scene, model, int(rank[1]), int(centroids[1])
 
 
 def _row(path: Path) -> dict[str, Any]:
@@ -46,10 +75,11 @@ def _row(path: Path) -> dict[str, Any]:
     if missing:
         raise LfcompError(path, f"metrics lack {', '.join(missing)}")
 
-    scene, rank, centroids = _rate_point_from_path(path)
+    scene, model, rank, centroids = neural_layout(path) or (None, None, None, None)
     rate_point = metrics.get("rate_point") or {}
     row: dict[str, Any] = {
-        "scene": metrics.get("scene", scene if scene is not None else path.parent.name),
+        "scene": metrics.get("scene") or (scene if scene is not None else path.parent.name),
+        "model": metrics.get("model_kind") or model or "nerf",
         "rank": rate_point.get("rank", rank),
         "centroids": rate_point.get("centroids", centroids),
         "bytes": metrics["bytes"],
@@ -63,8 +93,8 @@ def _row(path: Path) -> dict[str, Any]:
         row[f"psnr_{stage}"] = stages[stage].get("psnr_rgb")
         row[f"params_{stage}"] = stages[stage].get("params")
     row["params"] = metrics.get("params", row["params_quantize"])
-    # Model size relative to NeRF-org: the stage's own figure (which can count bits) if it has
-    # one, else the ratio of parameter counts.
+    # Model size relative to the unquantized full model (NeRF-org): the stage's own figure (which
+    # can count bits) if it has one, else the ratio of parameter counts.
     row["size_pct"] = stages["quantize"].get("size_percent")
     if row["size_pct"] is None and row["params_nerf"] and row["params"] is not None:
         row["size_pct"] = 100.0 * row["params"] / row["params_nerf"]
@@ -73,8 +103,25 @@ def _row(path: Path) -> dict[str, Any]:
     return row
 
 
+def _model_order(model: str) -> tuple[int, str]:
+    """nerf (the paper's) first, then nelf, then any other kind by name."""
+    return (MODEL_KINDS.index(model) if model in MODEL_KINDS else len(MODEL_KINDS), model)
+
+
 def _sort_key(row: dict[str, Any]) -> tuple:
-    return (str(row["scene"]), row["bpp"], -(row["rank"] or 0), -(row["centroids"] or 0))
+    return (str(row["scene"]), _model_order(row["model"]), row["bpp"], -(row["rank"] or 0), -(row["centroids"] or 0))
+
+
+def _check_duplicates(rows: list[dict[str, Any]]) -> None:
+    seen: dict[tuple, str] = {}
+    for row in rows:
+        if row["rank"] is None or row["centroids"] is None:
+            continue
+        key = (row["scene"], row["model"], row["rank"], row["centroids"])
+        if key in seen:
+            raise LfcompError(row["metrics"], f"same scene, model and rate point as {seen[key]} "
+                                              f"({key[0]}, {key[1]}, r{key[2]}-n{key[3]})")
+        seen[key] = row["metrics"]
 
 
 def _fmt(value: Any, digits: int) -> str:
@@ -85,15 +132,21 @@ def _fmt(value: Any, digits: int) -> str:
     return str(value)
 
 
+def _model_heading(model: str) -> str:
+    return f"### {MODEL_NAMES.get(model, model)} ({codec_label(model)})"
+
+
 def _stage_psnrs(row: dict[str, Any]) -> str:
     values = [row[f"psnr_{stage}"] for stage in STAGES]
     return " / ".join(_fmt(v, 2) for v in values) if any(v is not None for v in values) else "–"
 
 
-def _scene_table(rows: list[dict[str, Any]]) -> list[str]:
-    stages = " / ".join(STAGE_TITLES[s] for s in STAGES)
+def _scene_table(rows: list[dict[str, Any]], model: str = "nerf") -> list[str]:
+    titles = stage_titles(model)
+    stages = " / ".join(titles[s] for s in STAGES)
     lines = [
-        f"| rank | centroids | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) | params | size vs NeRF-org | PSNR {stages} (dB) |",
+        f"| rank | centroids | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) | params | size vs {titles['nerf']} "
+        f"| PSNR {stages} (dB) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
@@ -107,6 +160,7 @@ def _scene_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _mean_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Means over scenes per rate point, for rows of one model kind."""
     points: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         points.setdefault((row["rank"], row["centroids"]), []).append(row)
@@ -131,11 +185,16 @@ def _mean_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _models(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({row["model"] for row in rows}, key=_model_order)
+
+
 def summarize(metrics_paths: list[Path], out_csv: Path, out_md: Path) -> None:
     """Write the rate-point table of ``metrics_paths`` as CSV (``out_csv``) and Markdown (``out_md``)."""
     if not metrics_paths:
         raise LfcompError("summarize", "no metrics.json given")
     rows = sorted((_row(Path(p)) for p in metrics_paths), key=_sort_key)
+    _check_duplicates(rows)
     scenes = list(dict.fromkeys(row["scene"] for row in rows))
 
     with atomic_output(out_csv) as tmp:
@@ -149,7 +208,7 @@ def summarize(metrics_paths: list[Path], out_csv: Path, out_md: Path) -> None:
     lines = [f"# {title}", ""]
     lines += [
         "bpp = 8 x bytes of the bitstream / (U x V x H x W); PSNR averaged over all views, "
-        "from the views decoded from the bitstream. Rows in increasing bpp.",
+        "from the views decoded from the bitstream. One table per model kind; rows in increasing bpp.",
         "",
     ]
     for scene in scenes:
@@ -158,8 +217,13 @@ def summarize(metrics_paths: list[Path], out_csv: Path, out_md: Path) -> None:
         shape = ""
         if first["grid_u"] is not None and first["height"] is not None:
             shape = f" ({first['grid_u']}x{first['grid_v']} views of {first['height']}x{first['width']})"
-        lines += [f"## {scene}{shape}", ""] + _scene_table(scene_rows) + [""]
+        lines += [f"## {scene}{shape}", ""]
+        for model in _models(scene_rows):
+            model_rows = [row for row in scene_rows if row["model"] == model]
+            lines += [_model_heading(model), ""] + _scene_table(model_rows, model) + [""]
     if len(scenes) > 1:
-        lines += ["## Mean over scenes", ""] + _mean_table(rows) + [""]
+        lines += ["## Mean over scenes", ""]
+        for model in _models(rows):
+            lines += [_model_heading(model), ""] + _mean_table([r for r in rows if r["model"] == model]) + [""]
     with atomic_output(out_md) as tmp:
         Path(tmp).write_text("\n".join(lines))

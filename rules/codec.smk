@@ -4,13 +4,13 @@
 
 rule encode:
     input:
-        "results/{scene}/r{rank}/n{centroids}/qdlr_nerf.pt",
+        "results/{scene}/{model}/r{rank}/n{centroids}/qdlr_{model}.pt",
     output:
-        "results/{scene}/r{rank}/n{centroids}/bitstream.lfc",
+        "results/{scene}/{model}/r{rank}/n{centroids}/bitstream.lfc",
     log:
-        "logs/{scene}/r{rank}/n{centroids}/encode.log",
+        "logs/{scene}/{model}/r{rank}/n{centroids}/encode.log",
     benchmark:
-        "logs/{scene}/r{rank}/n{centroids}/encode.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/n{centroids}/encode.benchmark.tsv"
     params:
         preset=PRESET,
         device=config["device"],
@@ -27,13 +27,13 @@ rule encode:
 
 rule decode:
     input:
-        "results/{scene}/r{rank}/n{centroids}/bitstream.lfc",
+        "results/{scene}/{model}/r{rank}/n{centroids}/bitstream.lfc",
     output:
-        directory("results/{scene}/r{rank}/n{centroids}/decoded.zarr"),
+        directory("results/{scene}/{model}/r{rank}/n{centroids}/decoded.zarr"),
     log:
-        "logs/{scene}/r{rank}/n{centroids}/decode.log",
+        "logs/{scene}/{model}/r{rank}/n{centroids}/decode.log",
     benchmark:
-        "logs/{scene}/r{rank}/n{centroids}/decode.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/n{centroids}/decode.benchmark.tsv"
     params:
         preset=PRESET,
         device=config["device"],

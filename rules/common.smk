@@ -6,7 +6,10 @@ import shlex
 import sys
 
 from lfcomp.errors import LfcompError
-from lfcomp.presets import apply_overrides, load_preset
+from lfcomp.presets import apply_overrides, load_preset, with_kind
+
+# The model kinds lfcomp knows (lfcomp/fields.py); each is a codec of its own in a run.
+MODELS_ALL = ("nerf", "nelf")
 
 # Each stage gets only the parameter sections it uses, so that a changed parameter reruns only
 # the stage it belongs to (and what depends on it), through Snakemake's params trigger.
@@ -43,17 +46,27 @@ def validation_message(exc):
     return f"{', '.join(sources)}: {where}: {error.message}"
 
 
-def rate_points():
-    """The run's [rank, centroids] pairs: the config's for this preset, else the preset's own."""
-    chosen = config["rate_points"].get(config["preset"]) or load_preset(config["preset"])["rate_points"]
+def preset_for(model):
+    """The run's preset as written for a model kind (its `variants` block applied)."""
+    return with_kind(load_preset(config["preset"]), model, where=f"models: {model}")
+
+
+def rate_points(model):
+    """A model's [rank, centroids] pairs: the config's for this preset and model, else the
+    preset's own for that model."""
+    chosen = config["rate_points"].get(config["preset"], {}).get(model) or preset_for(model)["rate_points"]
     return list(dict.fromkeys((int(rank), int(centroids)) for rank, centroids in chosen))
 
 
-def scene_params(name):
-    """Stage parameter overrides for a scene: the global ones, then the scene's own."""
-    merged = {section: dict(values) for section, values in config["params"].items()}
-    for section, values in config["scenes"][name].get("params", {}).items():
-        merged.setdefault(section, {}).update(values)
+def scene_params(name, model):
+    """Stage parameter overrides of a scene and model: the global ones, the global ones of the
+    model (params.<model>), then the scene's own in the same order."""
+    merged = {}
+    for source in (config["params"], config["scenes"][name].get("params", {})):
+        for block in (source, source.get(model, {})):
+            for section, values in block.items():
+                if section not in MODELS_ALL:
+                    merged.setdefault(section, {}).update(values)
     return merged
 
 
@@ -78,10 +91,11 @@ def selected_scenes():
     for name in names:
         if name not in scenes:
             stop(f"invalid config: groups: unknown scene {name!r} (known: {', '.join(scenes)})")
-        try:
-            apply_overrides(load_preset(config["preset"]), scene_params(name), where="params")
-        except LfcompError as exc:
-            stop(f"invalid config: scene {name}: {exc}")
+        for model in MODELS:
+            try:
+                apply_overrides(preset_for(model), scene_params(name, model), where=f"params ({model})")
+            except LfcompError as exc:
+                stop(f"invalid config: scene {name}: {exc}")
     missing = [name for name in names if not os.path.exists(scene_path(name))]
     if missing:
         stop("\n".join(
@@ -106,7 +120,7 @@ def stage_args(stage):
     """A params function: the `--set section.key=value` options of a stage for a scene."""
 
     def args(wildcards):
-        overrides = scene_params(wildcards.scene)
+        overrides = scene_params(wildcards.scene, wildcards.model)
         return " ".join(
             f"--set {shlex.quote(f'{section}.{key}={json.dumps(value)}')}"
             for section in SECTIONS[stage]
@@ -121,14 +135,16 @@ def stage_settings(stage):
     config or in the preset's defaults, reruns the stage."""
 
     def settings(wildcards):
-        resolved = apply_overrides(load_preset(config["preset"]), scene_params(wildcards.scene))
+        resolved = apply_overrides(preset_for(wildcards.model), scene_params(wildcards.scene, wildcards.model))
         return {section: resolved[section] for section in SECTIONS[stage]}
 
     return settings
 
 
 def scene_metrics(name):
-    return [f"results/{name}/r{rank}/n{centroids}/metrics.json" for rank, centroids in RATE_POINTS]
+    """metrics.json of every model kind and rate point of a scene."""
+    return [f"results/{name}/{model}/r{rank}/n{centroids}/metrics.json"
+            for model in MODELS for rank, centroids in RATE_POINTS[model]]
 
 
 def anchor_metrics(name):
@@ -148,10 +164,13 @@ def bd_anchors():
 
 
 def clip_target(name):
-    """The free-viewpoint clip of a scene (none when clip_frames is 0)."""
-    return [f"results/{name}/free_viewpoint.gif"] if config["clip_frames"] > 0 else []
+    """The free-viewpoint clip of each model kind of a scene (none when clip_frames is 0)."""
+    if config["clip_frames"] <= 0:
+        return []
+    return [f"results/{name}/{model}/free_viewpoint.gif" for model in MODELS]
 
 
 def first_point_bitstream(wildcards):
-    rank, centroids = RATE_POINTS[0]
-    return f"results/{wildcards.scene}/r{rank}/n{centroids}/bitstream.lfc"
+    """The bitstream of a model's first rate point, which the free-viewpoint clip renders."""
+    rank, centroids = RATE_POINTS[wildcards.model][0]
+    return f"results/{wildcards.scene}/{wildcards.model}/r{rank}/n{centroids}/bitstream.lfc"

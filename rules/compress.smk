@@ -1,17 +1,18 @@
-# Compression of NeRF-org for one rank (r{rank}) and one codebook size (n{centroids}): low-rank
-# ADMM training, tensor-train decomposition, distillation with fine-tuning, quantisation.
+# Compression of a model kind's original model ({model}: nerf or nelf) for one rank (r{rank}) and one
+# codebook size (n{centroids}): low-rank ADMM training, tensor-train decomposition, distillation
+# with fine-tuning, quantisation.
 
 
 rule lowrank:
     input:
-        nerf="results/{scene}/nerf.pt",
+        org="results/{scene}/{model}/{model}.pt",
         lf="results/{scene}/lightfield.zarr",
     output:
-        "results/{scene}/r{rank}/lr_nerf.pt",
+        "results/{scene}/{model}/r{rank}/lr_{model}.pt",
     log:
-        "logs/{scene}/r{rank}/lowrank.log",
+        "logs/{scene}/{model}/r{rank}/lowrank.log",
     benchmark:
-        "logs/{scene}/r{rank}/lowrank.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/lowrank.benchmark.tsv"
     params:
         overrides=stage_args("lowrank"),
         settings=stage_settings("lowrank"),
@@ -25,20 +26,20 @@ rule lowrank:
     conda:
         "../envs/lfcomp.yaml"
     shell:
-        "lfcomp lowrank {input.nerf:q} {input.lf:q} {output:q} --rank {wildcards.rank}"
+        "lfcomp lowrank {input.org:q} {input.lf:q} {output:q} --rank {wildcards.rank}"
         " --preset {params.preset} {params.overrides} --device {params.device}"
         " --threads {threads} 2>> {log:q}"
 
 
 rule decompose:
     input:
-        "results/{scene}/r{rank}/lr_nerf.pt",
+        "results/{scene}/{model}/r{rank}/lr_{model}.pt",
     output:
-        directory("results/{scene}/r{rank}/tt_cores.zarr"),
+        directory("results/{scene}/{model}/r{rank}/tt_cores.zarr"),
     log:
-        "logs/{scene}/r{rank}/decompose.log",
+        "logs/{scene}/{model}/r{rank}/decompose.log",
     benchmark:
-        "logs/{scene}/r{rank}/decompose.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/decompose.benchmark.tsv"
     params:
         preset=PRESET,
         device=config["device"],
@@ -55,14 +56,14 @@ rule decompose:
 
 rule distill:
     input:
-        cores="results/{scene}/r{rank}/tt_cores.zarr",
+        cores="results/{scene}/{model}/r{rank}/tt_cores.zarr",
         lf="results/{scene}/lightfield.zarr",
     output:
-        "results/{scene}/r{rank}/dlr_nerf.pt",
+        "results/{scene}/{model}/r{rank}/dlr_{model}.pt",
     log:
-        "logs/{scene}/r{rank}/distill.log",
+        "logs/{scene}/{model}/r{rank}/distill.log",
     benchmark:
-        "logs/{scene}/r{rank}/distill.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/distill.benchmark.tsv"
     params:
         overrides=stage_args("distill"),
         settings=stage_settings("distill"),
@@ -83,15 +84,15 @@ rule distill:
 
 rule quantize:
     input:
-        dlr="results/{scene}/r{rank}/dlr_nerf.pt",
+        dlr="results/{scene}/{model}/r{rank}/dlr_{model}.pt",
         lf="results/{scene}/lightfield.zarr",
     output:
-        model="results/{scene}/r{rank}/n{centroids}/qdlr_nerf.pt",
-        codebook="results/{scene}/r{rank}/n{centroids}/codebook.npy",
+        qdlr="results/{scene}/{model}/r{rank}/n{centroids}/qdlr_{model}.pt",
+        codebook="results/{scene}/{model}/r{rank}/n{centroids}/codebook.npy",
     log:
-        "logs/{scene}/r{rank}/n{centroids}/quantize.log",
+        "logs/{scene}/{model}/r{rank}/n{centroids}/quantize.log",
     benchmark:
-        "logs/{scene}/r{rank}/n{centroids}/quantize.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/n{centroids}/quantize.benchmark.tsv"
     params:
         overrides=stage_args("quantize"),
         settings=stage_settings("quantize"),
@@ -105,7 +106,7 @@ rule quantize:
     conda:
         "../envs/lfcomp.yaml"
     shell:
-        "lfcomp quantize {input.dlr:q} {input.lf:q} {output.model:q}"
+        "lfcomp quantize {input.dlr:q} {input.lf:q} {output.qdlr:q}"
         " --centroids {wildcards.centroids} --codebook {output.codebook:q}"
         " --preset {params.preset} {params.overrides} --device {params.device}"
         " --threads {threads} 2>> {log:q}"

@@ -5,15 +5,15 @@
 rule evaluate:
     input:
         ref="results/{scene}/lightfield.zarr",
-        decoded="results/{scene}/r{rank}/n{centroids}/decoded.zarr",
-        bitstream="results/{scene}/r{rank}/n{centroids}/bitstream.lfc",
-        model="results/{scene}/r{rank}/n{centroids}/qdlr_nerf.pt",
+        decoded="results/{scene}/{model}/r{rank}/n{centroids}/decoded.zarr",
+        bitstream="results/{scene}/{model}/r{rank}/n{centroids}/bitstream.lfc",
+        qdlr="results/{scene}/{model}/r{rank}/n{centroids}/qdlr_{model}.pt",
     output:
-        "results/{scene}/r{rank}/n{centroids}/metrics.json",
+        "results/{scene}/{model}/r{rank}/n{centroids}/metrics.json",
     log:
-        "logs/{scene}/r{rank}/n{centroids}/evaluate.log",
+        "logs/{scene}/{model}/r{rank}/n{centroids}/evaluate.log",
     benchmark:
-        "logs/{scene}/r{rank}/n{centroids}/evaluate.benchmark.tsv"
+        "logs/{scene}/{model}/r{rank}/n{centroids}/evaluate.benchmark.tsv"
     params:
         preset=PRESET,
         device=config["device"],
@@ -25,7 +25,7 @@ rule evaluate:
         "../envs/lfcomp.yaml"
     shell:
         "lfcomp evaluate {input.ref:q} {input.decoded:q} {output:q}"
-        " --bitstream {input.bitstream:q} --model {input.model:q} --preset {params.preset}"
+        " --bitstream {input.bitstream:q} --model {input.qdlr:q} --scene {wildcards.scene} --preset {params.preset}"
         " --device {params.device} --threads {threads} 2>> {log:q}"
 
 

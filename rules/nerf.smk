@@ -1,16 +1,16 @@
-# NeRF-org: the original NeRF trained on a scene's views (with its camera), the start of every
-# rate point's chain.
+# NeRF-org (or NeLF-org for model nelf): the original model trained on a scene's views (with its
+# camera), the start of every rate point's chain of that model kind.
 
 
 rule train:
     input:
         "results/{scene}/lightfield.zarr",
     output:
-        "results/{scene}/nerf.pt",
+        "results/{scene}/{model}/{model}.pt",
     log:
-        "logs/{scene}/train.log",
+        "logs/{scene}/{model}/train.log",
     benchmark:
-        "logs/{scene}/train.benchmark.tsv"
+        "logs/{scene}/{model}/train.benchmark.tsv"
     params:
         overrides=stage_args("train"),
         settings=stage_settings("train"),
@@ -24,5 +24,6 @@ rule train:
     conda:
         "../envs/lfcomp.yaml"
     shell:
-        "lfcomp train {input:q} {output:q} --preset {params.preset} {params.overrides}"
+        "lfcomp train {input:q} {output:q} --preset {params.preset} --set model.kind={wildcards.model}"
+        " {params.overrides}"
         " --device {params.device} --threads {threads} 2>> {log:q}"

@@ -39,11 +39,11 @@ rule clip:
     input:
         first_point_bitstream,
     output:
-        report("results/{scene}/free_viewpoint.gif", category="Free viewpoint", caption="../report/clip.rst"),
+        report("results/{scene}/{model}/free_viewpoint.gif", category="Free viewpoint", caption="../report/clip.rst"),
     log:
-        "logs/{scene}/clip.log",
+        "logs/{scene}/{model}/clip.log",
     benchmark:
-        "logs/{scene}/clip.benchmark.tsv"
+        "logs/{scene}/{model}/clip.benchmark.tsv"
     params:
         frames=config["clip_frames"],
         device=config["device"],

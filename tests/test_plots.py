@@ -13,7 +13,8 @@ from lfcomp.anchors.video import anchor
 from lfcomp.metrics import distortion_metrics
 from lfcomp.errors import LfcompError
 from lfcomp.lightfield import LightField, write_lightfield
-from lfcomp.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr,
+from lfcomp import plots
+from lfcomp.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr, rd_style,
                           similar_rate_points, write_clip)
 
 pytest.importorskip("matplotlib")
@@ -98,6 +99,70 @@ def test_make_figures_from_anchor_and_neural_metrics(tmp_path):
     with pytest.raises(LfcompError, match="decoded named by .* does not exist"):
         make_figures(metrics, tmp_path / "figures2")
     assert not (tmp_path / "figures2").exists()
+
+
+def test_rd_curves_keep_the_neural_kinds_apart(tmp_path, monkeypatch):
+    points = [_point("hevc444", f"qp{q}", b, p) for q, b, p in [(22, 0.1, 38), (32, 0.03, 33), (42, 0.01, 29)]]
+    points += [_point("qdlr-nerf", r, b, p) for r, b, p in [("r8-n32", 0.012, 32), ("r16-n64", 0.02, 34)]]
+    points += [_point("qdlr-nelf", r, b, p) for r, b, p in [("r8-n32", 0.011, 31), ("r16-n64", 0.019, 33)]]
+    figures = []
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: figures.append(fig) or save(fig, stem))
+    _check_figure(plot_rd(points, tmp_path / "rd", title="scene"), tmp_path / "rd")
+    for ax in figures[0].axes[:2]:
+        lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+        assert list(lines) == ["hevc444", "qdlr-nerf", "qdlr-nelf"]
+        styles = {label: (line.get_color(), line.get_marker(), line.get_linestyle()) for label, line in lines.items()}
+        assert len(set(styles.values())) == 3
+        assert styles["qdlr-nerf"][1:] == ("o", "-") and styles["qdlr-nelf"][1:] == ("s", "-")
+        assert styles["hevc444"][2] == "--" and styles["qdlr-nerf"][0] != styles["qdlr-nelf"][0]
+        np.testing.assert_allclose(lines["qdlr-nelf"].get_xdata(), [0.011, 0.019])  # its own points only
+    legend = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
+    assert legend == ["hevc444", "qdlr-nerf", "qdlr-nelf"]
+    assert rd_style("qdlr-other", 3)["marker"] == "^" and rd_style("av1420", 4)["color"] == "C4"
+
+
+def _stand_in(directory, views, noise, seed, **metrics):
+    """A decoded light field (views plus noise) and its metrics.json, as lfcomp evaluate / anchor write them."""
+    noisy = np.clip(views + np.random.default_rng(seed).normal(0, noise, views.shape), 0, 255).astype(np.uint8)
+    write_lightfield(LightField(noisy), directory / "decoded.zarr")
+    bits = 8 * metrics["bytes"]
+    metrics = {"decoded": str(directory / "decoded.zarr"), **distortion_metrics(views, noisy), "bits": bits,
+               "bpp": bits / views[..., 0].size, **metrics}
+    (directory / "metrics.json").write_text(json.dumps(metrics))
+    return directory / "metrics.json"
+
+
+def test_make_figures_with_nerf_and_nelf_at_one_rate_point(tmp_path):
+    views = make_synthetic_lightfield(3, 3, 48, 48, seed=7)
+    reference = tmp_path / "lf.zarr"
+    write_lightfield(LightField(views), reference)
+    results = tmp_path / "results" / "scene"  # new layout, no "scene" key: the scene comes from the path
+    metrics = [_stand_in(results / "hevc444" / f"qp{qp}", views, noise, qp, reference=str(reference),
+                         anchor="hevc444", qp=qp, bytes=num_bytes, scan="serpentine")
+               for qp, noise, num_bytes in [(26, 2.0, 1500), (38, 6.0, 500)]]
+    for model, noise, seed, num_bytes in [("nerf", 3.0, 1, 900), ("nelf", 4.0, 2, 600)]:
+        metrics.append(_stand_in(results / model / "r8" / "n32", views, noise, seed, reference=str(reference),
+                                 bytes=num_bytes, rate_point={"rank": 8, "centroids": 32}, model_kind=model))
+    out = tmp_path / "figures"
+    written = make_figures(metrics, out)
+    # One file per figure and scene, every codec in it: nothing written twice, nothing per model kind.
+    assert len(written) == len(set(written))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{kind}_scene.{fmt}" for kind in ("rd", "view_psnr", "error_maps") for fmt in ("png", "svg"))
+    for stem in ("rd_scene", "view_psnr_scene", "error_maps_scene"):
+        _check_figure([out / f"{stem}.png", out / f"{stem}.svg"], out / stem)
+    for stem in ("view_psnr_scene", "error_maps_scene"):  # both kinds side by side with the anchor
+        svg = (out / f"{stem}.svg").read_text()
+        assert "qdlr-nerf r8-n32" in svg and "qdlr-nelf r8-n32" in svg and "hevc444 qp" in svg
+    rd = (out / "rd_scene.svg").read_text()
+    assert "qdlr-nerf" in rd and "qdlr-nelf" in rd and "hevc444" in rd
+    # With nelf alone, it is the reference the anchors are matched to (its 0.23 bpp: qp38's 0.19,
+    # where hevc444 as the reference would take its point nearest the target, qp26's 0.58).
+    nelf_only = [p for p in metrics if "/nerf/" not in str(p)]
+    make_figures(nelf_only, tmp_path / "nelf", target_bpp=1.0, error_maps=False)
+    svg = (tmp_path / "nelf" / "view_psnr_scene.svg").read_text()
+    assert "qdlr-nelf r8-n32" in svg and "hevc444 qp38" in svg and "hevc444 qp26" not in svg
 
 
 def test_write_clip_gif_and_mp4(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from lfcomp.bd import bd_psnr, bd_rate
 from lfcomp.errors import LfcompError
-from lfcomp.report import build_report, load_points
+from lfcomp.report import build_report, codec_of, load_points, scene_of
 
 PIXELS = 9 * 9 * 128 * 128
 
@@ -35,12 +35,14 @@ def _anchor(root: Path, scene: str, label: str, qp: int, num_bytes: int, psnr: f
 
 
 def _neural(root: Path, scene: str, rank: int, centroids: int, num_bytes: int, psnr: float,
-            stage_psnrs=(42.0, 39.0, 38.5, 38.0), sizes=(100.0, 50.0, 16.7, 3.3)) -> Path:
+            stage_psnrs=(42.0, 39.0, 38.5, 38.0), sizes=(100.0, 50.0, 16.7, 3.3), model: str | None = None) -> Path:
+    """The neural codec's metrics in the old layout ``{scene}/r/n/`` (nerf) or, with ``model``, the
+    new ``{scene}/{model}/r/n/``; no ``scene`` key, so the scene comes from the path."""
     stages = {name: {"psnr_rgb": p, "params": int(1000 * s), "size_percent": s, "eval_views": 9}
               for name, p, s in zip(("nerf", "lowrank", "distill", "quantize"), stage_psnrs, sizes)}
     metrics = {**_common(num_bytes, psnr), "rate_point": {"rank": rank, "centroids": centroids},
-               "stages": stages, "model_kind": "nerf"}
-    return _write(root / scene / f"r{rank}" / f"n{centroids}" / "metrics.json", metrics)
+               "stages": stages, "model_kind": model or "nerf"}
+    return _write(root / scene / (model or "") / f"r{rank}" / f"n{centroids}" / "metrics.json", metrics)
 
 
 HEVC444 = [(22, 18000, 40.0), (27, 10000, 37.5), (32, 5600, 35.0), (37, 3200, 32.5), (42, 2000, 30.0)]
@@ -164,3 +166,101 @@ def test_bad_inputs_are_clean_errors(results, tmp_path):
     with pytest.raises(LfcompError, match="no metrics.json given"):
         load_points([])
     assert not (tmp_path / "summary").exists()
+
+
+# --------------------------------------------------------------------------- two neural kinds
+
+NELF = [(8, 32, 2000, 32.0), (16, 64, 3900, 34.9), (24, 128, 6500, 36.6), (32, 256, 10000, 38.0)]
+
+
+@pytest.fixture
+def two_kinds(tmp_path) -> list[Path]:
+    """One scene in the new layout: nerf and nelf at the same (rank, centroids) pairs, and hevc444."""
+    root = tmp_path / "results"
+    paths = [_anchor(root, "alpha", "hevc444", qp, b, p) for qp, b, p in HEVC444]
+    paths += [_neural(root, "alpha", r, n, b, p, model="nerf") for r, n, b, p in NEURAL]
+    paths += [_neural(root, "alpha", r, n, b, p, stage_psnrs=(41.0, 37.0, 36.5, p), sizes=(100.0, 40.0, 12.5, 2.5),
+                      model="nelf") for r, n, b, p in NELF]
+    return paths
+
+
+@pytest.mark.parametrize(("relative", "scene"), [
+    ("results/alpha/nelf/r8/n32/metrics.json", "alpha"),
+    ("results/alpha/nerf/r8/n32/metrics.json", "alpha"),
+    ("results/alpha/r8/n32/metrics.json", "alpha"),
+    ("results/alpha/hevc444/qp22/metrics.json", "alpha"),
+])
+def test_scene_of_both_layouts(relative, scene):
+    assert scene_of({}, Path(relative)) == scene
+    assert scene_of({"scene": "Fountain_&_Vincent_2"}, Path(relative)) == "Fountain_&_Vincent_2"
+
+
+def test_codec_of_takes_the_kind_from_the_metrics_else_the_layout():
+    assert codec_of({"model_kind": "nelf"}, Path("r/alpha/nerf/r8/n32/metrics.json")) == "qdlr-nelf"
+    assert codec_of({}, Path("r/alpha/nelf/r8/n32/metrics.json")) == "qdlr-nelf"
+    assert codec_of({}, Path("r/alpha/r8/n32/metrics.json")) == "qdlr-nerf"
+    assert codec_of({"anchor": "hevc444"}, Path("r/alpha/hevc444/qp22/metrics.json")) == "hevc444"
+
+
+def test_two_neural_kinds_give_separate_rd_rows(two_kinds, tmp_path):
+    rows = _csv(build_report(two_kinds, tmp_path / "summary")["rd.csv"])
+    assert len(rows) == 5 + 4 + 4 and {r["scene"] for r in rows} == {"alpha"}  # not "nerf" / "nelf"
+    assert [r["codec"] for r in rows] == ["hevc444"] * 5 + ["qdlr-nerf"] * 4 + ["qdlr-nelf"] * 4
+    nerf = {r["rate_point"]: r for r in rows if r["codec"] == "qdlr-nerf"}
+    nelf = {r["rate_point"]: r for r in rows if r["codec"] == "qdlr-nelf"}
+    assert list(nerf) == list(nelf) == ["r8-n32", "r16-n64", "r24-n128", "r32-n256"]
+    assert (nerf["r8-n32"]["bytes"], nelf["r8-n32"]["bytes"]) == ("2300", "2000")
+    assert (float(nerf["r8-n32"]["psnr_rgb"]), float(nelf["r8-n32"]["psnr_rgb"])) == (33.5, 32.0)
+    assert "/nelf/r8/n32/" in nelf["r8-n32"]["metrics"] and "/nerf/r8/n32/" in nerf["r8-n32"]["metrics"]
+
+
+def test_two_neural_kinds_give_separate_bd_rows(two_kinds, tmp_path):
+    paths = build_report(two_kinds, tmp_path / "summary")
+    find = {(r["scene"], r["anchor"], r["codec"], r["distortion"]): r for r in _csv(paths["bd_psnr.csv"])}
+    rate = lambda points: [8 * b / PIXELS for *_, b, _ in points]  # noqa: E731
+    psnr = lambda points: [p for *_, p in points]  # noqa: E731
+    for codec, curve in (("qdlr-nerf", NEURAL), ("qdlr-nelf", NELF)):
+        row = find[("alpha", "hevc444", codec, "psnr_rgb")]
+        expected = bd_psnr(rate(HEVC444), psnr(HEVC444), rate(curve), psnr(curve), "cubic").value
+        assert float(row["bd_psnr_cubic"]) == pytest.approx(expected, abs=1e-4)
+        assert (row["anchor_points"], row["test_points"]) == ("5", "4")
+        assert float(find[("average", "hevc444", codec, "psnr_rgb")]["bd_psnr_cubic"]) == \
+            pytest.approx(expected, abs=1e-4)
+        assert ("alpha", "hevc444", codec, "psnr_y") in find
+    assert find[("alpha", "hevc444", "qdlr-nerf", "psnr_rgb")]["bd_psnr_cubic"] != \
+        find[("alpha", "hevc444", "qdlr-nelf", "psnr_rgb")]["bd_psnr_cubic"]
+    text = paths["bd_psnr.md"].read_text()
+    table = text.split("## BD-PSNR (dB) against hevc444, RGB PSNR")[1].split("##")[0]
+    assert "| LFs | qdlr-nerf | qdlr-nelf |" in table
+    alpha = next(line for line in table.splitlines() if line.startswith("| alpha "))
+    assert alpha.count("**") == 2 and "–" not in alpha  # a number for each, the better in bold
+
+
+def test_two_neural_kinds_get_their_own_stage_titles(two_kinds, tmp_path):
+    paths = build_report(two_kinds, tmp_path / "summary")
+    rows = _csv(paths["stages.csv"])
+    titles = {codec: [r["title"] for r in rows if r["codec"] == codec and r["scene"] == "alpha" and r["rank"] == "8"]
+              for codec in ("qdlr-nerf", "qdlr-nelf")}
+    assert titles == {"qdlr-nerf": ["NeRF-org", "LR-NeRF", "DLR-NeRF", "QDLR-NeRF"],
+                      "qdlr-nelf": ["NeLF-org", "LR-NeLF", "DLR-NeLF", "QDLR-NeLF"]}
+    average = {r["stage"]: r for r in rows if r["scene"] == "average" and r["codec"] == "qdlr-nelf"
+               and r["rank"] == "8"}
+    assert float(average["lowrank"]["psnr_rgb"]) == 37.0 and float(average["quantize"]["size_percent"]) == 2.5
+    text = paths["stages.md"].read_text()
+    nerf = text.split("## qdlr-nerf, rank 8, 32 centroids (1 scene)")[1].split("##")[0]
+    nelf = text.split("## qdlr-nelf, rank 8, 32 centroids (1 scene)")[1].split("##")[0]
+    assert "| Metrics | NeRF-org | LR-NeRF | DLR-NeRF | QDLR-NeRF |" in nerf
+    assert "| PSNR | 42.00dB | 39.00dB | 38.50dB | 38.00dB |" in nerf
+    assert "| Metrics | NeLF-org | LR-NeLF | DLR-NeLF | QDLR-NeLF |" in nelf
+    assert "| PSNR | 41.00dB | 37.00dB | 36.50dB | 32.00dB |" in nelf
+    assert "| Size | 100.0% | 40.0% | 12.5% | 2.5% |" in nelf
+
+
+def test_duplicates_key_on_scene_codec_and_rate_point(two_kinds, tmp_path):
+    nelf = next(p for p in two_kinds if "/nelf/r8/n32/" in str(p))
+    with pytest.raises(LfcompError, match=r"same scene, codec and rate point .*\(alpha, qdlr-nelf, r8-n32\)"):
+        load_points(two_kinds + [nelf])
+    # The same rate point of nerf in the old layout collides with the new layout's.
+    old = _neural(tmp_path / "old" / "results", "alpha", 8, 32, 2300, 33.5)
+    with pytest.raises(LfcompError, match=r"\(alpha, qdlr-nerf, r8-n32\)"):
+        load_points(two_kinds + [old])

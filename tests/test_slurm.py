@@ -156,8 +156,9 @@ def make_workdir(dest: Path) -> Path:
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     # A resume state every 5 steps (smoke: 20) widens the window in which run A can signal
     # training, and runs a real `params:` override through the rules' --set options.
-    changes = yaml.safe_load(write_config(workdir / "smoke.yaml", rate_points={"smoke": RATE_POINTS},
-                                          params={"train": {"resume_every": 5}}).read_text())
+    smoke = write_config(workdir / "smoke.yaml", models=["nerf"], rate_points={"smoke": {"nerf": RATE_POINTS}},
+                         params={"train": {"resume_every": 5}})
+    changes = yaml.safe_load(smoke.read_text())
     config.update(changes)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return workdir
@@ -253,7 +254,7 @@ def run_with_sigterm_to_training(workdir: Path, env: dict) -> tuple[Run, str | N
     """Run A: as soon as training has saved its first resume state, SLURM signals the job's steps
     with SIGTERM (what it sends at a time limit). `scancel` without --signal is avoided on
     purpose: plugin 2.8.0 does not recognise sacct's 'CANCELLED by 0' and waits forever."""
-    resume = workdir / "results" / SCENE / "nerf.pt.resume"
+    resume = workdir / "results" / SCENE / "nerf" / "nerf.pt.resume"
     log = workdir / "run_a.log"
     start = time.monotonic()
     with open(log, "w") as out:
@@ -299,7 +300,7 @@ def runs(cluster, tmp_path_factory) -> Runs:
     timed("local reference run (snakemake --cores 2)", local.seconds)
 
     a, signalled = run_with_sigterm_to_training(cluster_dir, cluster.env)
-    train_log_after_a = (cluster_dir / "logs" / SCENE / "train.log").read_text(errors="replace")
+    train_log_after_a = (cluster_dir / "logs" / SCENE / "nerf" / "train.log").read_text(errors="replace")
     timed("cluster run A (training signalled)", a.seconds)
     b = run_snakemake(cluster_dir, cluster.env, *cluster_args(), "--set-resources", "quantize:mem_mb=64")
     timed("cluster run B (quantize over its memory)", b.seconds)
@@ -379,9 +380,9 @@ def test_signalled_training_is_reported_and_resumes(runs):
     # SLURM's SIGTERM reached lfcomp, which saved its state, and the rerun went on from there.
     stopped = re.search(r"train stopped after step (\d+); state saved to \S+nerf\.pt\.resume", runs.train_log_after_a)
     assert stopped, runs.train_log_after_a[-2000:]
-    train_log = (runs.cluster_dir / "logs" / SCENE / "train.log").read_text(errors="replace")
-    assert f"resuming from results/{SCENE}/nerf.pt.resume after step {stopped[1]}" in train_log
-    assert not (runs.cluster_dir / "results" / SCENE / "nerf.pt.resume").exists()
+    train_log = (runs.cluster_dir / "logs" / SCENE / "nerf" / "train.log").read_text(errors="replace")
+    assert f"resuming from results/{SCENE}/nerf/nerf.pt.resume after step {stopped[1]}" in train_log
+    assert not (runs.cluster_dir / "results" / SCENE / "nerf" / "nerf.pt.resume").exists()
 
 
 def test_job_over_its_memory_is_reported_with_its_log(runs):
@@ -453,7 +454,7 @@ def test_outputs_equal_a_local_run(runs):
     differ = [str(p) for p in files if not same_file(local / p, cluster / p, runs.local_dir, runs.cluster_dir)]
     assert not differ, differ
     for rank, centroids in RATE_POINTS:
-        metrics = json.loads((cluster / SCENE / f"r{rank}" / f"n{centroids}" / "metrics.json").read_text())
+        metrics = json.loads((cluster / SCENE / "nerf" / f"r{rank}" / f"n{centroids}" / "metrics.json").read_text())
         assert metrics["psnr_rgb"] > 10
 
 
@@ -462,7 +463,7 @@ def test_cluster_profile_as_the_readme_gives_it(cluster, tmp_path):
     the data and NeRF-org stages of the smoke run, as SLURM jobs, training with a GPU."""
     workdir = make_workdir(tmp_path / "wf")
     run = run_snakemake(workdir, cluster.env, "--profile", str(ROOT / "profiles" / "slurm"),
-                        f"results/{SCENE}/nerf.pt")
+                        f"results/{SCENE}/nerf/nerf.pt")
     timed("profiles/slurm, ingest + train (plugin defaults: first status check after 40 s)", run.seconds)
     assert run.returncode == 0, run.tail()
     assert {rule for rule, _ in run.submitted} == {"ingest", "train"} == {rule for rule, _ in run.finished}

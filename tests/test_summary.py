@@ -13,8 +13,9 @@ from lfcomp.summary import COLUMNS, summarize
 
 
 def write_metrics(root: Path, scene: str, rank: int, centroids: int, *, bpp: float, psnr: float,
-                  stages: bool = True, **extra) -> Path:
-    path = root / "results" / scene / f"r{rank}" / f"n{centroids}" / "metrics.json"
+                  stages: bool = True, model: str | None = None, **extra) -> Path:
+    """A metrics.json in the old layout ``{scene}/r/n/`` or, with ``model``, the new ``{scene}/{model}/r/n/``."""
+    path = root / "results" / scene / (model or "") / f"r{rank}" / f"n{centroids}" / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics = {
         "psnr_rgb": psnr, "psnr_y": psnr + 1.0,
@@ -147,3 +148,80 @@ def test_params_and_size_from_the_stages_when_given(tmp_path):
     assert row["params"] == "1032"
     assert float(row["size_pct"]) == 3.3
     assert "| 1032 | 3.3% |" in (tmp_path / "s.md").read_text()
+
+
+def _tables(md: str, heading: str) -> list[str]:
+    """The table rows (header included) right under ``heading``."""
+    block = md.split(heading + "\n", 1)[1].split("\n#", 1)[0]
+    return [line for line in block.splitlines() if line.startswith("| ")]
+
+
+def test_old_layout_without_model_kind_is_nerf(tmp_path):
+    path = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0)
+    summarize([path], tmp_path / "s.csv", tmp_path / "s.md")
+    row = read_csv(tmp_path / "s.csv")[0]
+    assert (row["scene"], row["model"], row["rank"], row["centroids"]) == ("cotton", "nerf", "10", "32")
+    assert "### NeRF (qdlr-nerf)" in (tmp_path / "s.md").read_text()
+
+
+def test_nerf_and_nelf_at_one_rate_point_get_separate_rows_and_tables(tmp_path):
+    paths = [
+        write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0, model="nerf", model_kind="nerf"),
+        write_metrics(tmp_path, "cotton", 10, 32, bpp=0.04, psnr=29.0, model="nelf", model_kind="nelf"),
+        write_metrics(tmp_path, "cotton", 22, 256, bpp=0.2, psnr=33.0, model="nerf", model_kind="nerf"),
+    ]
+    summarize(paths, tmp_path / "s.csv", tmp_path / "s.md")
+    rows = read_csv(tmp_path / "s.csv")
+    # The scene is the directory above the model's, not the model's; nerf first, each by bpp.
+    assert [(r["scene"], r["model"], r["rank"], r["centroids"], r["bpp"]) for r in rows] == [
+        ("cotton", "nerf", "10", "32", "0.05"), ("cotton", "nerf", "22", "256", "0.2"),
+        ("cotton", "nelf", "10", "32", "0.04")]
+
+    md = (tmp_path / "s.md").read_text()
+    assert md.startswith("# Rate points of cotton\n") and md.count("## cotton (3x3 views of 32x32)") == 1
+    assert md.index("### NeRF (qdlr-nerf)") < md.index("### NeLF (qdlr-nelf)")
+    nerf, nelf = _tables(md, "### NeRF (qdlr-nerf)"), _tables(md, "### NeLF (qdlr-nelf)")
+    assert len(nerf) == 1 + 2 and len(nelf) == 1 + 1
+    assert "size vs NeRF-org | PSNR NeRF-org / LR-NeRF / DLR-NeRF / QDLR-NeRF (dB) |" in nerf[0]
+    assert "size vs NeLF-org | PSNR NeLF-org / LR-NeLF / DLR-NeLF / QDLR-NeLF (dB) |" in nelf[0]
+    assert nelf[1].startswith("| 10 | 32 | 46 | 0.04000 | 29.00 | 30.00 | 1032 |")
+    assert nerf[1].startswith("| 10 | 32 | 58 | 0.05000 | 30.00 | 31.00 | 1032 |")
+
+
+def test_model_and_scene_from_the_new_layout_or_the_metrics(tmp_path):
+    # No model_kind, scene or rate_point keys: all from {scene}/{model}/r/n.
+    bare = write_metrics(tmp_path, "dino", 70, 256, bpp=0.1, psnr=30.0, stages=False, model="nelf")
+    data = json.loads(bare.read_text())
+    del data["rate_point"]
+    bare.write_text(json.dumps(data))
+    # The metrics' own scene and model_kind win over the path.
+    keyed = write_metrics(tmp_path, "dir_name", 70, 256, bpp=0.1, psnr=30.0, model="nerf", model_kind="nelf")
+    keyed.write_text(json.dumps({**json.loads(keyed.read_text()), "scene": "Fountain"}))
+    summarize([bare, keyed], tmp_path / "s.csv", tmp_path / "s.md")
+    rows = read_csv(tmp_path / "s.csv")
+    assert [(r["scene"], r["model"], r["rank"], r["centroids"]) for r in rows] == [
+        ("Fountain", "nelf", "70", "256"), ("dino", "nelf", "70", "256")]
+
+
+def test_means_over_scenes_are_per_model(tmp_path):
+    paths = [
+        write_metrics(tmp_path, "boxes", 40, 256, bpp=0.1, psnr=30.0, model="nerf", model_kind="nerf"),
+        write_metrics(tmp_path, "dino", 40, 256, bpp=0.3, psnr=34.0, model="nerf", model_kind="nerf"),
+        write_metrics(tmp_path, "boxes", 40, 256, bpp=0.2, psnr=28.0, model="nelf", model_kind="nelf"),
+        write_metrics(tmp_path, "dino", 40, 256, bpp=0.4, psnr=32.0, model="nelf", model_kind="nelf"),
+    ]
+    summarize(paths, tmp_path / "all.csv", tmp_path / "all.md")
+    assert len(read_csv(tmp_path / "all.csv")) == 4
+    means = (tmp_path / "all.md").read_text().split("## Mean over scenes")[1]
+    nerf, nelf = _tables(means, "### NeRF (qdlr-nerf)"), _tables(means, "### NeLF (qdlr-nelf)")
+    assert nerf[1:] == ["| 40 | 256 | 2 | 230 | 0.20000 | 32.00 | 33.00 |"]
+    assert nelf[1:] == ["| 40 | 256 | 2 | 346 | 0.30000 | 30.00 | 31.00 |"]
+
+
+def test_same_scene_model_and_rate_point_twice_is_an_error(tmp_path):
+    nerf = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0, model="nerf", model_kind="nerf")
+    old = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0)  # old layout: nerf as well
+    with pytest.raises(LfcompError, match="same scene, model and rate point") as info:
+        summarize([nerf, old], tmp_path / "s.csv", tmp_path / "s.md")
+    assert info.value.where == str(old)
+    assert not (tmp_path / "s.csv").exists()

@@ -7,6 +7,7 @@ scene), then ask `snakemake --dry-run` which jobs a change would run and compare
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -25,11 +26,20 @@ BIN = Path(sys.executable).parent
 WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "envs", "report", "config.yaml"]
 
 SCENE = "tiny"
-BASE_POINTS = [[8, 16], [4, 16], [4, 8]]
+MODELS = ["nerf", "nelf"]  # both model kinds, as two codecs in one run
+BASE_POINTS = [[8, 16], [4, 16], [4, 8]]  # nerf's
+NELF_POINTS = [[8, 16], [4, 8]]  # the same pairs as two of nerf's: the two codecs must not collide
 STAGES = ["lowrank", "decompose", "distill"]  # per rank
 CODEC = ["quantize", "encode", "decode", "evaluate"]  # per rate point
 SUMMARIES = {("summarize_scene", (("scene", SCENE),)), ("summarize_all", ()), ("report_tables", ()), ("figures", ())}
-CLIP = {("clip", (("scene", SCENE),))}  # rendered from the first rate point's bitstream
+
+
+def clip(model: str = "nerf") -> set[tuple[str, tuple]]:
+    """The clip job of a model kind, rendered from its first rate point's bitstream."""
+    return {("clip", (("model", model), ("scene", SCENE)))}
+
+
+CLIP = clip("nerf")
 ANCHOR_QPS = [22, 37]
 
 
@@ -57,7 +67,8 @@ def write_config(path: Path, **changes) -> Path:
         "run": [SCENE],
         "preset": "smoke",
         "device": "cpu",
-        "rate_points": {"smoke": BASE_POINTS},
+        "models": MODELS,
+        "rate_points": {"smoke": {"nerf": BASE_POINTS, "nelf": NELF_POINTS}},
         "threads": {"train": 1, "stage": 1},
         "anchors": {"hevc444": {"codec": "hevc", "chroma": "444", "qps": ANCHOR_QPS}},
         "clip_frames": 3,
@@ -88,15 +99,23 @@ def planned_jobs(workdir: Path, configfile: Path) -> set[tuple[str, tuple]]:
     return jobs
 
 
-def chain(rules: list[str], rank: int, centroids: int | None = None) -> set[tuple[str, tuple]]:
-    wildcards = {"scene": SCENE, "rank": str(rank)}
+def chain(rules: list[str], rank: int, centroids: int | None = None, model: str = "nerf") -> set[tuple[str, tuple]]:
+    wildcards = {"scene": SCENE, "model": model, "rank": str(rank)}
     if centroids is not None:
         wildcards["centroids"] = str(centroids)
     return {(rule, tuple(sorted(wildcards.items()))) for rule in rules}
 
 
-def point_chain(rank: int, centroids: int) -> set[tuple[str, tuple]]:
-    return chain(STAGES, rank) | chain(CODEC, rank, centroids)
+def point_chain(rank: int, centroids: int, model: str = "nerf") -> set[tuple[str, tuple]]:
+    return chain(STAGES, rank, model=model) | chain(CODEC, rank, centroids, model)
+
+
+def model_chain(model: str, points: list[list[int]]) -> set[tuple[str, tuple]]:
+    """Every job of one model kind: training, and every rate point's chain."""
+    jobs = {("train", (("model", model), ("scene", SCENE)))} | clip(model)
+    for rank, centroids in points:
+        jobs |= point_chain(rank, centroids, model)
+    return jobs
 
 
 # ---------------------------------------------------------------- checks before any job starts
@@ -117,8 +136,14 @@ def workflow_dir(tmp_path: Path) -> Path:
         ({"presett": "smoke"}, "('presett' was unexpected)"),
         ({"preset": "fast"}, "preset: 'fast' is not one of"),
         ({"threads": {"train": "two"}}, "threads.train: 'two' is not of type 'integer'"),
-        ({"rate_points": {"smoke": [[8, "16"]]}}, "rate_points.smoke.0.1: '16' is not of type 'integer'"),
+        ({"rate_points": {"smoke": {"nerf": [[8, "16"]]}}}, "rate_points.smoke.nerf.0.1: '16' is not of type 'integer'"),
+        ({"rate_points": {"smoke": [[8, 16]]}}, "rate_points.smoke: [[8, 16]] is not of type 'object'"),
+        ({"models": ["nerf", "nelff"]}, "models.1: 'nelff' is not one of ['nerf', 'nelf']"),
+        ({"models": []}, "models: [] should be non-empty"),
         ({"params": {"train": {"stepz": 5}}}, "unknown key train.stepz"),
+        ({"params": {"nelf": {"distill": {"stepz": 5}}}}, "params (nelf): unknown key distill.stepz"),
+        ({"params": {"model": {"kind": "nelf"}}}, "params.model: 'kind' should not be valid"),
+        ({"anchors": {"nelf": {"codec": "hevc", "chroma": "444", "qps": [22]}}}, "anchors: 'nelf' should not be valid"),
     ],
 )
 def test_bad_config_stops_with_one_message_naming_it(workflow_dir, changes, expected):
@@ -172,10 +197,29 @@ def test_default_config_selects_embedded_scene_with_three_rate_points(tmp_path):
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     assert config["preset"] == "quick"
-    assert len(config["rate_points"]["quick"]) >= 3
+    assert config["models"] == ["nerf"]  # the paper's; README: models: [nerf, nelf] adds the other
+    assert len(config["rate_points"]["quick"]["nerf"]) >= 3
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    assert counts["evaluate"] == str(len(config["rate_points"]["quick"]))
+    assert counts["evaluate"] == str(len(config["rate_points"]["quick"]["nerf"]))
     assert counts["train"] == "1"
+
+
+def test_both_model_kinds_are_two_codecs_of_one_run(tmp_path):
+    # The README's one-line change to the default config: each kind its own chain and rate points.
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "data").symlink_to(ROOT / "data")
+    result = snakemake(workdir, "--dry-run", "--printshellcmds", "--config", "models=[nerf,nelf]")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    text = result.stdout + result.stderr
+    for model in ["nerf", "nelf"]:
+        assert f"output: results/cotton128/{model}/{model}.pt" in text
+        for rank, centroids in config["rate_points"]["quick"][model]:
+            assert f"output: results/cotton128/{model}/r{rank}/n{centroids}/metrics.json" in text
+    assert "results/cotton128/nelf/nelf.pt --preset quick --set model.kind=nelf" in text
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    assert counts["train"] == "2" and counts["clip"] == "2"
+    assert counts["evaluate"] == str(sum(len(config["rate_points"]["quick"][m]) for m in ["nerf", "nelf"]))
 
 
 def test_lint_is_clean(tmp_path):
@@ -207,7 +251,8 @@ def test_paper_config_lists_the_eight_scenes():
 def ran(tmp_path_factory) -> Path:
     """The workflow run for real once (smoke preset): the state every rerun test starts from."""
     workdir = copy_workflow(tmp_path_factory.mktemp("rerun") / "wf")
-    config = write_config(workdir / "base.yaml")
+    # The smoke config replaces the repository's, whose other anchors would otherwise be merged in.
+    config = write_config(workdir / "config.yaml")
     result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=1200)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     return workdir
@@ -216,17 +261,23 @@ def ran(tmp_path_factory) -> Path:
 def test_run_makes_every_artifact(ran):
     scene = ran / "results" / SCENE
     assert (scene / "lightfield.zarr").is_dir()
-    assert (scene / "nerf.pt").is_file()
-    for rank, centroids in BASE_POINTS:
-        assert (scene / f"r{rank}" / "lr_nerf.pt").is_file()
-        assert (scene / f"r{rank}" / "tt_cores.zarr").is_dir()
-        assert (scene / f"r{rank}" / "dlr_nerf.pt").is_file()
-        point = scene / f"r{rank}" / f"n{centroids}"
-        for name in ["qdlr_nerf.pt", "codebook.npy", "bitstream.lfc", "metrics.json"]:
-            assert (point / name).is_file(), point / name
-        assert (point / "decoded.zarr").is_dir()
-        assert (ran / "logs" / SCENE / f"r{rank}" / f"n{centroids}" / "evaluate.benchmark.tsv").is_file()
-    assert (ran / "logs" / SCENE / "train.benchmark.tsv").is_file()
+    for model, points in [("nerf", BASE_POINTS), ("nelf", NELF_POINTS)]:
+        codec = scene / model
+        assert (codec / f"{model}.pt").is_file()
+        assert (ran / "logs" / SCENE / model / "train.benchmark.tsv").is_file()
+        assert (codec / "free_viewpoint.gif").is_file()
+        for rank, centroids in points:
+            assert (codec / f"r{rank}" / f"lr_{model}.pt").is_file()
+            assert (codec / f"r{rank}" / "tt_cores.zarr").is_dir()
+            assert (codec / f"r{rank}" / f"dlr_{model}.pt").is_file()
+            point = codec / f"r{rank}" / f"n{centroids}"
+            for name in [f"qdlr_{model}.pt", "codebook.npy", "bitstream.lfc", "metrics.json"]:
+                assert (point / name).is_file(), point / name
+            assert (point / "decoded.zarr").is_dir()
+            metrics = json.loads((point / "metrics.json").read_text())
+            assert (metrics["scene"], metrics["model_kind"]) == (SCENE, model)
+            assert metrics["rate_point"] == {"rank": rank, "centroids": centroids}
+            assert (ran / "logs" / SCENE / model / f"r{rank}" / f"n{centroids}" / "evaluate.benchmark.tsv").is_file()
     for qp in ANCHOR_QPS:
         point = scene / "hevc444" / f"qp{qp}"
         assert (point / "bitstream.hevc").is_file() and (point / "decoded.zarr").is_dir()
@@ -234,13 +285,17 @@ def test_run_makes_every_artifact(ran):
     summary = ran / "results" / "summary"
     for name in ["rd.csv", "bd_psnr.csv", "bd_psnr.md", "stages.csv", "stages.md"]:
         assert (summary / name).is_file(), name
-    assert "qdlr-nerf" in (summary / "rd.csv").read_text() and "hevc444" in (summary / "rd.csv").read_text()
+    rd = list(csv.DictReader((summary / "rd.csv").open()))
+    codecs = {row["codec"] for row in rd}
+    assert codecs == {"qdlr-nerf", "qdlr-nelf", "hevc444"}
+    assert sum(row["codec"] == "qdlr-nelf" for row in rd) == len(NELF_POINTS)
+    bd = list(csv.DictReader((summary / "bd_psnr.csv").open()))
+    assert {row["codec"] for row in bd} == {"qdlr-nerf", "qdlr-nelf"}
     assert any((summary / "figures").glob("rd_*.png")) and any((summary / "figures").glob("rd_*.svg"))
-    assert (scene / "free_viewpoint.gif").is_file()
     for table in [scene / "summary.csv", ran / "results" / "summary.csv"]:
         lines = table.read_text().splitlines()
-        assert lines[0].startswith("scene,rank,centroids,bytes,bpp,psnr_rgb")
-        assert len(lines) == 1 + len(BASE_POINTS)
+        assert lines[0].startswith("scene,")
+        assert len(lines) == 1 + len(BASE_POINTS) + len(NELF_POINTS)
     assert (ran / "results" / "summary.md").read_text().startswith("# Rate points")
 
 
@@ -248,36 +303,49 @@ def test_touching_nothing_reruns_nothing(ran):
     assert planned_jobs(ran, write_config(ran / "same.yaml")) == set()
 
 
+def points(nerf: list[list[int]] = BASE_POINTS, nelf: list[list[int]] = NELF_POINTS) -> dict:
+    return {"smoke": {"nerf": nerf, "nelf": nelf}}
+
+
 def test_changing_centroids_reruns_only_quantize_to_evaluate(ran):
-    config = write_config(ran / "centroids.yaml", rate_points={"smoke": [[8, 16], [4, 16], [4, 4]]})
+    config = write_config(ran / "centroids.yaml", rate_points=points(nerf=[[8, 16], [4, 16], [4, 4]]))
     assert planned_jobs(ran, config) == chain(CODEC, 4, 4) | SUMMARIES
 
 
 def test_changing_a_rank_reruns_from_lowrank_for_that_rank_only(ran):
-    config = write_config(ran / "rank.yaml", rate_points={"smoke": [[6, 16], [4, 16], [4, 8]]})
+    config = write_config(ran / "rank.yaml", rate_points=points(nerf=[[6, 16], [4, 16], [4, 8]]))
     assert planned_jobs(ran, config) == point_chain(6, 16) | SUMMARIES | CLIP
 
 
 def test_adding_a_rate_point_reuses_nerf_org(ran):
-    config = write_config(ran / "added.yaml", rate_points={"smoke": BASE_POINTS + [[2, 16]]})
+    config = write_config(ran / "added.yaml", rate_points=points(nerf=BASE_POINTS + [[2, 16]]))
     jobs = planned_jobs(ran, config)
     assert jobs == point_chain(2, 16) | SUMMARIES
     assert not {rule for rule, _ in jobs} & {"ingest", "train"}
 
 
-def test_changing_a_nerf_training_parameter_reruns_the_scene(ran):
+def test_a_rate_point_of_one_kind_leaves_the_other_alone(ran):
+    # (4, 16) is a nerf rate point already; as a nelf one it reuses NeLF's rank-4 models.
+    config = write_config(ran / "nelf_point.yaml", rate_points=points(nelf=NELF_POINTS + [[4, 16]]))
+    assert planned_jobs(ran, config) == chain(CODEC, 4, 16, "nelf") | SUMMARIES
+
+
+def test_changing_a_training_parameter_reruns_the_scene(ran):
     config = write_config(ran / "train.yaml", params={"train": {"steps": 61}})
-    expected = {("train", (("scene", SCENE),))} | SUMMARIES | CLIP
-    for rank in {rank for rank, _ in BASE_POINTS}:
-        expected |= chain(STAGES, rank)
-    for rank, centroids in BASE_POINTS:
-        expected |= chain(CODEC, rank, centroids)
+    expected = SUMMARIES | model_chain("nerf", BASE_POINTS) | model_chain("nelf", NELF_POINTS)
     assert planned_jobs(ran, config) == expected
+
+
+def test_a_parameter_of_one_model_kind_reruns_only_that_kind(ran):
+    config = write_config(ran / "nelf_train.yaml", params={"nelf": {"train": {"steps": 201}}})
+    assert planned_jobs(ran, config) == SUMMARIES | model_chain("nelf", NELF_POINTS)
 
 
 def test_changing_a_quantize_parameter_reruns_only_quantize_on(ran):
     config = write_config(ran / "quantize.yaml", params={"quantize": {"codebook_steps": 11}})
-    expected = SUMMARIES | CLIP
+    expected = SUMMARIES | clip("nerf") | clip("nelf")
     for rank, centroids in BASE_POINTS:
         expected |= chain(CODEC, rank, centroids)
+    for rank, centroids in NELF_POINTS:
+        expected |= chain(CODEC, rank, centroids, "nelf")
     assert planned_jobs(ran, config) == expected

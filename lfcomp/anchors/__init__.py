@@ -77,8 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[argp
     p.add_argument("out", help="directory for the figures")
     p.add_argument("metrics", nargs="+", help="metrics.json of every codec and rate point")
     p.add_argument("--reference-codec", help="codec whose rate point the others are matched to "
-                                             "(default: qdlr-nerf, else hevc444)")
-    p.add_argument("--view-codecs", nargs="+", help="codecs beside it in the per-view figure (default: hevc*)")
+                                             "(default: qdlr-nerf, else another neural codec, else hevc444)")
+    p.add_argument("--view-codecs", nargs="+", help="codecs beside it in the per-view figure (default: the other neural "
+                                                       "codecs and hevc*)")
     p.add_argument("--target-bpp", type=float, help="pick the reference codec's point nearest this bpp "
                                                     "(default: its median point)")
     p.add_argument("--min-bpp", type=float, default=0.0, help=argparse.SUPPRESS)
