@@ -49,7 +49,11 @@ PAPER: Config = {
     "quantize": {"steps_per_layer": 30_000, "codebook_steps": 30_000, "kmeans_iters": 20, "lr": 5e-4,
                  "lr_final_ratio": 0.1},
     "rate_points": [[150, 256], [90, 256], [70, 256], [40, 256], [40, 64], [40, 32]],
-    "runtime": {"train_minutes": 2880, "stage_minutes": 1440, "mem_mb": 16000, "gpus": 1},
+    # Cluster requests (Snakemake resources): the GPU stages get gpus, stage_minutes (train_minutes
+    # for training) and mem_mb; the CPU-only stages (ingest, decompose, encode, evaluate) cpu_minutes
+    # and cpu_mem_mb, so that they do not queue as multi-day, 16 GB jobs.
+    "runtime": {"train_minutes": 2880, "stage_minutes": 1440, "mem_mb": 16000, "gpus": 1,
+                "cpu_minutes": 120, "cpu_mem_mb": 4000},
     "variants": {"nelf": {
         "model": {"kind": "nelf", "depth": 8, "width": 256, "skips": [4], "pos_freqs": 10},
         "train": {"batch_rays": 4096, "chunk_rays": 65536},
@@ -76,7 +80,8 @@ QUICK: Config = _derive(PAPER, {
     "quantize": {"steps_per_layer": 40, "codebook_steps": 150, "lr": 5e-4},
     # The paper's ranks scaled by width (150, 90, 70, 40 of 256 -> of 64).
     "rate_points": [[38, 256], [22, 256], [18, 256], [10, 256], [10, 64], [10, 32]],
-    "runtime": {"train_minutes": 30, "stage_minutes": 30, "mem_mb": 4000, "gpus": 1},
+    "runtime": {"train_minutes": 30, "stage_minutes": 30, "mem_mb": 4000, "gpus": 1, "cpu_minutes": 15,
+                "cpu_mem_mb": 2000},
     "variants": {"nelf": {
         "model": {"kind": "nelf", "depth": 4, "width": 128, "skips": [], "pos_freqs": 10},
         "train": {"steps": 12000, "batch_rays": 4096, "lr": 2e-3, "log_every": 500, "eval_views": "all",
@@ -96,7 +101,8 @@ SMOKE: Config = _derive(PAPER, {
     "distill": {"steps": 30, "lr": 2e-3},
     "quantize": {"steps_per_layer": 5, "codebook_steps": 10, "lr": 1e-3},
     "rate_points": [[8, 16], [4, 16], [4, 8]],
-    "runtime": {"train_minutes": 10, "stage_minutes": 10, "mem_mb": 2000, "gpus": 1},
+    "runtime": {"train_minutes": 10, "stage_minutes": 10, "mem_mb": 2000, "gpus": 1, "cpu_minutes": 10,
+                "cpu_mem_mb": 1000},
     "variants": {"nelf": {
         "model": {"kind": "nelf", "depth": 4, "width": 32, "skips": [], "pos_freqs": 6},
         "train": {"steps": 200, "batch_rays": 1024, "chunk_rays": 65536},

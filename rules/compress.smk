@@ -45,8 +45,8 @@ rule decompose:
         device=config["device"],
     threads: config["threads"]["stage"]
     resources:
-        mem_mb=RUNTIME["mem_mb"],
-        runtime=RUNTIME["stage_minutes"],
+        mem_mb=RUNTIME["cpu_mem_mb"],
+        runtime=RUNTIME["cpu_minutes"],
     conda:
         "../envs/lfcomp.yaml"
     shell:

@@ -16,8 +16,8 @@ rule ingest:
         device=config["device"],
     threads: 1
     resources:
-        mem_mb=RUNTIME["mem_mb"],
-        runtime=RUNTIME["stage_minutes"],
+        mem_mb=RUNTIME["cpu_mem_mb"],
+        runtime=RUNTIME["cpu_minutes"],
     conda:
         "../envs/lfcomp.yaml"
     shell:

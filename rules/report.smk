@@ -51,6 +51,7 @@ rule clip:
     resources:
         mem_mb=RUNTIME["mem_mb"],
         runtime=RUNTIME["stage_minutes"],
+        gpu=RUNTIME["gpus"],  # renders like decode: sbatch --gpus on a cluster
     conda:
         "../envs/lfcomp.yaml"
     shell:

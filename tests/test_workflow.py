@@ -349,3 +349,27 @@ def test_changing_a_quantize_parameter_reruns_only_quantize_on(ran):
     for rank, centroids in NELF_POINTS:
         expected |= chain(CODEC, rank, centroids, "nelf")
     assert planned_jobs(ran, config) == expected
+
+
+def test_cluster_requests_follow_the_preset(tmp_path):
+    # What a cluster executor submits: GPU stages with a GPU and the preset's stage runtime and
+    # memory, CPU-only stages with the smaller CPU request (quick preset, the repository's config).
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "data").symlink_to(ROOT / "data")
+    result = snakemake(workdir, "--dry-run", "--config", "models=[nerf,nelf]")
+    assert result.returncode == 0, result.stderr
+    requests, rule = {}, None
+    for line in (result.stdout + result.stderr).splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):$", line):
+            rule = m[1]
+        elif rule and (m := re.match(r"^\s+resources: (.*)$", line)):
+            resources = dict(item.split("=", 1) for item in m[1].split(", "))
+            requests.setdefault(rule, set()).add(
+                (resources.get("runtime"), resources.get("mem_mb"), resources.get("gpu")))
+            rule = None
+    quick = {"train": {("30", "4000", "1")}, "cpu": {("15", "2000", None)}, "gpu": {("30", "4000", "1")}}
+    assert requests["train"] == quick["train"]
+    for name in ["lowrank", "distill", "quantize", "decode", "clip"]:
+        assert requests[name] == quick["gpu"], name
+    for name in ["ingest", "decompose", "encode", "evaluate"]:
+        assert requests[name] == quick["cpu"], name
