@@ -92,6 +92,9 @@ def selected_scenes():
         if name not in scenes:
             stop(f"invalid config: groups: unknown scene {name!r} (known: {', '.join(scenes)})")
         for model in MODELS:
+            if "kind" in scene_params(name, model).get("model", {}):
+                stop(f"invalid config: scene {name}: params: model.kind is not a parameter here; "
+                     "the model kinds to run are listed in `models:` (e.g. models: [nerf, nelf])")
             try:
                 apply_overrides(preset_for(model), scene_params(name, model), where=f"params ({model})")
             except LfcompError as exc:

@@ -142,7 +142,7 @@ def workflow_dir(tmp_path: Path) -> Path:
         ({"models": []}, "models: [] should be non-empty"),
         ({"params": {"train": {"stepz": 5}}}, "unknown key train.stepz"),
         ({"params": {"nelf": {"distill": {"stepz": 5}}}}, "params (nelf): unknown key distill.stepz"),
-        ({"params": {"model": {"kind": "nelf"}}}, "params.model: 'kind' should not be valid"),
+        ({"params": {"model": {"kind": "nelf"}}}, "params: model.kind is not a parameter here; the model kinds"),
         ({"anchors": {"nelf": {"codec": "hevc", "chroma": "444", "qps": [22]}}}, "anchors: 'nelf' should not be valid"),
     ],
 )
