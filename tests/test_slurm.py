@@ -140,6 +140,8 @@ def cluster(request):
         down = stop(env)
         still = [(pid, name) for pid, name in daemons if alive(pid, name)]
         assert down.returncode == 0 and not still, f"daemons still running: {still}\n{down.stdout}{down.stderr}"
+        # ... and the machine's SLURM clients no longer point at the stopped controller.
+        assert not conf.exists(), f"{conf} left behind\n{down.stdout}{down.stderr}"
         if not request.session.testsfailed and not os.environ.get("LFCOMP_KEEP_SLURM_CI"):
             shutil.rmtree(base, ignore_errors=True)  # MariaDB's files are ~200 MB
         else:
