@@ -34,7 +34,7 @@ SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any dat
 
 wildcard_constraints:
     scene=r"[^/]+",
-    model=r"nerf|nelf",
+    model="|".join(MODEL_KINDS),
     rank=r"\d+",
     centroids=r"\d+",
     qp=r"\d+",

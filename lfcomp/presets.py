@@ -21,6 +21,9 @@ from lfcomp.errors import LfcompError
 
 Config = dict[str, Any]
 
+# The model kinds (lfcomp/scene.py builds a field for each): the paper's NeRF first.
+MODEL_KINDS = ("nerf", "nelf")
+
 PAPER: Config = {
     "model": {
         "kind": "nerf",

@@ -23,9 +23,9 @@ from typing import Any
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
 from lfcomp.metrics import read_metrics
+from lfcomp.presets import MODEL_KINDS
 
 STAGES = ("nerf", "lowrank", "distill", "quantize")
-MODEL_KINDS = ("nerf", "nelf")
 MODEL_NAMES = {"nerf": "NeRF", "nelf": "NeLF"}
 
 COLUMNS = (

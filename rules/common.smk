@@ -6,10 +6,7 @@ import shlex
 import sys
 
 from lfcomp.errors import LfcompError
-from lfcomp.presets import apply_overrides, load_preset, with_kind
-
-# The model kinds lfcomp knows (lfcomp/fields.py); each is a codec of its own in a run.
-MODELS_ALL = ("nerf", "nelf")
+from lfcomp.presets import MODEL_KINDS, apply_overrides, load_preset, with_kind
 
 # Each stage gets only the parameter sections it uses, so that a changed parameter reruns only
 # the stage it belongs to (and what depends on it), through Snakemake's params trigger.
@@ -65,7 +62,7 @@ def scene_params(name, model):
     for source in (config["params"], config["scenes"][name].get("params", {})):
         for block in (source, source.get(model, {})):
             for section, values in block.items():
-                if section not in MODELS_ALL:
+                if section not in MODEL_KINDS:  # params.nerf / params.nelf: the blocks above
                     merged.setdefault(section, {}).update(values)
     return merged
 

@@ -10,7 +10,8 @@ from lfcomp.camera import LightFieldCamera, initial_camera
 from lfcomp.fields import FactorizedLinear, NerfField, positional_encoding
 from lfcomp.renderer import volume_render
 from lfcomp.sampler import stratified_inverse_depth
-from lfcomp.scene import SceneModel, grid_offset, make_spec, to_uint8
+from lfcomp.presets import MODEL_KINDS, PRESETS
+from lfcomp.scene import FIELD_KEYS, SceneModel, grid_offset, make_spec, to_uint8
 
 MODEL = {"kind": "nerf", "depth": 4, "width": 16, "skips": [2], "pos_freqs": 3, "dir_freqs": 1, "samples": 8}
 
@@ -89,3 +90,10 @@ def test_scene_model_renders_any_viewpoint_deterministically():
     assert np.array_equal(a, model.render_view(0.25, -0.5, chunk_rays=13)[0])  # same chunking: bit-exact
     assert grid_offset(0, 2, (3, 3)) == (1.0, -1.0)
     assert to_uint8(np.array([0.0, 0.5, 1.2])).tolist() == [0, 128, 255]
+
+
+def test_every_model_kind_has_a_field_and_preset_sizes():
+    # presets.MODEL_KINDS is the list the workflow and the reports use (it needs no torch).
+    assert MODEL_KINDS[0] == "nerf" and set(MODEL_KINDS) == set(FIELD_KEYS)
+    for preset in PRESETS.values():
+        assert {preset["model"]["kind"], *preset["variants"]} == set(MODEL_KINDS)
