@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from lfcomp.errors import LfcompError
-from lfcomp.presets import MODEL_KINDS, apply_overrides, load_preset, with_kind
+from lfcomp.config.presets import MODEL_KINDS, apply_overrides, load_preset, with_kind
 
 # Each stage gets only the parameter sections it uses, so that a changed parameter reruns only
 # the stage it belongs to (and what depends on it), through Snakemake's params trigger.

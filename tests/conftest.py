@@ -24,7 +24,7 @@ def _shade(texture: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray, y:
 def make_synthetic_lightfield(U: int = 5, V: int = 5, H: int = 32, W: int = 32, seed: int = 0) -> np.ndarray:
     """A (U, V, H, W, 3) uint8 light field: a textured background plane and a textured square in front.
 
-    Convention (that of the HCI benchmark and ``lfcomp.camera``): the view at grid offset (s, t)
+    Convention (that of the HCI benchmark and ``lfcomp.models.camera``): the view at grid offset (s, t)
     (see ``view_grid_positions``) is I_view(x, y) = I_centre(x + d*s, y + d*t) for a surface of
     disparity d. The background has disparity -0.75 px and the square +1.25 px per view step, so
     the square moves against the background (occlusions, fractional shifts). Textures are

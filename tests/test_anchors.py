@@ -19,7 +19,7 @@ from lfcomp.anchors.pvs import SCANS, frame_index, from_sequence, scan_order, to
 from lfcomp.anchors.video import (anchor, bitstream_name, check_parameters, code_lightfield, decode_views,
                                   drop_x264_info, encode_views)
 from lfcomp.errors import LfcompError
-from lfcomp.lightfield import LightField, read_lightfield, write_lightfield
+from lfcomp.io.lightfield import LightField, read_lightfield, write_lightfield
 
 av = pytest.importorskip("av")
 
@@ -172,8 +172,8 @@ def test_hevc_bits_equal_the_stream_size_and_metrics_are_complete(reference, vie
 
 
 def test_anchor_metrics_match_lfcomp_evaluate(reference, tmp_path):
-    """Same definitions as the neural codec's metrics: recompute them with ``lfcomp.evaluate``."""
-    from lfcomp.evaluate import evaluate_lightfield
+    """Same definitions as the neural codec's metrics: recompute them with ``lfcomp.evaluation.evaluate``."""
+    from lfcomp.evaluation.evaluate import evaluate_lightfield
 
     out = tmp_path / "hevc420"
     metrics = anchor(reference, out, codec="hevc", chroma="420", qp=34)
@@ -186,7 +186,7 @@ def test_anchor_metrics_match_lfcomp_evaluate(reference, tmp_path):
 def test_higher_qp_gives_fewer_bytes_and_lower_psnr(views, chroma):
     results = [code_lightfield(views, "hevc", chroma, qp) for qp in (22, 32, 42)]
     sizes = [len(r.bitstream) for r in results]
-    from lfcomp.metrics import per_view_psnr
+    from lfcomp.evaluation.metrics import per_view_psnr
 
     psnrs = [per_view_psnr(views, r.decoded)[0].mean() for r in results]
     assert sizes[0] > sizes[1] > sizes[2], sizes
@@ -205,7 +205,7 @@ def test_the_whole_sequence_has_one_intra_frame(views):
 
 def test_scan_order_is_undone_by_the_decoder(views):
     """Each decoded view must resemble its own reference (not a neighbour's) whatever the scan."""
-    from lfcomp.metrics import per_view_psnr
+    from lfcomp.evaluation.metrics import per_view_psnr
 
     for scan in ("spiral", "raster"):
         result = code_lightfield(views, "hevc", "444", 24, scan=scan)
@@ -215,7 +215,7 @@ def test_scan_order_is_undone_by_the_decoder(views):
 
 
 def test_h264_and_av1_anchors(views):
-    from lfcomp.metrics import per_view_psnr
+    from lfcomp.evaluation.metrics import per_view_psnr
 
     h264 = code_lightfield(views, "h264", "444", 28)
     assert b"x264 - core" not in h264.bitstream  # the version/options SEI is removed
@@ -237,7 +237,7 @@ def test_odd_sizes_are_padded_for_420(tmp_path):
     odd = make_synthetic_lightfield(2, 2, 97, 99, seed=0)
     result = code_lightfield(odd, "hevc", "420", 26)
     assert result.decoded.shape == odd.shape
-    from lfcomp.metrics import per_view_psnr
+    from lfcomp.evaluation.metrics import per_view_psnr
 
     assert per_view_psnr(odd, result.decoded)[0].min() > 30
     flat = np.empty((2, 2, 33, 35, 3), np.uint8)

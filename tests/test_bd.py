@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import PchipInterpolator
 
-from lfcomp.bd import bd_all, bd_psnr, bd_rate, select_points
+from lfcomp.evaluation.bd import bd_all, bd_psnr, bd_rate, select_points
 
 # The worked example of shared/notes/anchors-hevc-bd.md (all rates inside 0–0.2 bpp).
 ANCHOR = ([0.01, 0.03, 0.07, 0.15], [28.0, 31.5, 34.2, 36.9])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lfcomp.bitstream import (
+from lfcomp.bitstream.container import (
     CodecPayload,
     bitstream_breakdown,
     decode_payload,

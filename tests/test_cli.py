@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from lfcomp.checkpoint import load_checkpoint, model_from_checkpoint
+from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from lfcomp.cli import main
-from lfcomp.codec import CAMERA_KEYS, build_model, decode_to_zarr
+from lfcomp.codecs.qdlr.payload import CAMERA_KEYS, build_model, decode_to_zarr
 from lfcomp.errors import LfcompError
-from lfcomp.lightfield import read_lightfield
-from lfcomp.quantize import QuantizedModel
-from lfcomp.scene import render_views
+from lfcomp.io.lightfield import read_lightfield
+from lfcomp.codecs.qdlr.quantize import QuantizedModel
+from lfcomp.models.scene import render_views
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "data" / "cotton128"
@@ -188,7 +188,7 @@ def test_error_in_a_separate_process_has_no_traceback(tmp_path):
 def test_free_viewpoint_clip_from_the_bitstream(chain, tmp_path):
     from PIL import Image
 
-    from lfcomp.codec import viewpoint_circle
+    from lfcomp.codecs.qdlr.payload import viewpoint_circle
 
     out = tmp_path / "clip.gif"
     assert run("clip", chain["bits"], out, "--frames", 3) == 0

@@ -7,17 +7,17 @@ import pytest
 import torch
 
 from conftest import make_synthetic_lightfield
-from lfcomp.camera import initial_camera
-from lfcomp.codec import build_model, from_payload, to_payload
-from lfcomp.decompose import (camera_state, decompose_model, saves_parameters, tt_decompose_matrix,
+from lfcomp.models.camera import initial_camera
+from lfcomp.codecs.qdlr.payload import build_model, from_payload, to_payload
+from lfcomp.codecs.qdlr.decompose import (camera_state, decompose_model, saves_parameters, tt_decompose_matrix,
                               tt_reconstruct)
-from lfcomp.distill import model_from_cores
+from lfcomp.codecs.qdlr.distill import model_from_cores
 from lfcomp.errors import LfcompError
-from lfcomp.lowrank import admm_lowrank, admm_rank_projection, check_rank, constrained_weights
-from lfcomp.presets import load_preset
-from lfcomp.quantize import (LEVELS, check_centroids, dequantize_weight, fit_codebook, quantize_model,
+from lfcomp.codecs.qdlr.lowrank import admm_lowrank, admm_rank_projection, check_rank, constrained_weights
+from lfcomp.config.presets import load_preset
+from lfcomp.codecs.qdlr.quantize import (LEVELS, check_centroids, dequantize_weight, fit_codebook, quantize_model,
                              quantize_weight, uniform16_codes, uniform16_values)
-from lfcomp.scene import SceneModel, make_spec
+from lfcomp.models.scene import SceneModel, make_spec
 
 MODEL = {"depth": 3, "width": 16, "skips": [], "pos_freqs": 2, "dir_freqs": 1, "samples": 6}
 # weight matrices (not counting biases) a rank-3/rank-4 constraint restricts, and the split ones

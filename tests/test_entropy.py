@@ -8,7 +8,7 @@ import heapq
 import numpy as np
 import pytest
 
-from lfcomp.entropy import (
+from lfcomp.entropy.huffman import (
     MAX_CODE_LENGTH,
     HuffmanCoded,
     canonical_codes,

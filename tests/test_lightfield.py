@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import make_synthetic_lightfield
 from lfcomp.errors import LfcompError
-from lfcomp.lightfield import (
+from lfcomp.io.lightfield import (
     LightField,
     detect_format,
     ingest,

@@ -10,11 +10,11 @@ from PIL import Image
 
 from conftest import make_synthetic_lightfield
 from lfcomp.anchors.video import anchor
-from lfcomp.metrics import distortion_metrics
+from lfcomp.evaluation.metrics import distortion_metrics
 from lfcomp.errors import LfcompError
-from lfcomp.lightfield import LightField, write_lightfield
-from lfcomp import plots
-from lfcomp.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr, rd_style,
+from lfcomp.io.lightfield import LightField, write_lightfield
+from lfcomp.evaluation import plots
+from lfcomp.evaluation.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr, rd_style,
                           similar_rate_points, write_clip)
 
 pytest.importorskip("matplotlib")

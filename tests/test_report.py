@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lfcomp.bd import bd_psnr, bd_rate
+from lfcomp.evaluation.bd import bd_psnr, bd_rate
 from lfcomp.errors import LfcompError
-from lfcomp.report import build_report, codec_of, load_points, scene_of
+from lfcomp.evaluation.report import build_report, codec_of, load_points, scene_of
 
 PIXELS = 9 * 9 * 128 * 128
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lfcomp.checkpoint import load_checkpoint
+from lfcomp.engine.checkpoint import load_checkpoint
 from lfcomp.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,12 +78,12 @@ def test_resume_state_of_other_settings_is_ignored(lightfield, tmp_path):
 
 def test_admm_resumes_with_its_dual_state(monkeypatch, tmp_path):
     """Interrupt ADMM mid-way (as SIGTERM does), resume, and get exactly the uninterrupted result."""
-    import lfcomp.lowrank as lowrank
+    import lfcomp.codecs.qdlr.lowrank as lowrank
     from conftest import make_synthetic_lightfield
-    from lfcomp.camera import initial_camera
-    from lfcomp.presets import load_preset
-    from lfcomp.scene import SceneModel, make_spec
-    from lfcomp.training import Resume, request_stop
+    from lfcomp.models.camera import initial_camera
+    from lfcomp.config.presets import load_preset
+    from lfcomp.models.scene import SceneModel, make_spec
+    from lfcomp.engine.trainer import Resume, request_stop
 
     views = make_synthetic_lightfield(3, 3, 8, 8)
     cfg = load_preset("smoke")

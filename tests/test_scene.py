@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from lfcomp.camera import LightFieldCamera, initial_camera
-from lfcomp.fields import FactorizedLinear, NerfField, positional_encoding
-from lfcomp.renderer import volume_render
-from lfcomp.sampler import stratified_inverse_depth
-from lfcomp.presets import MODEL_KINDS, PRESETS
-from lfcomp.scene import FIELD_KEYS, SceneModel, grid_offset, make_spec, to_uint8
+from lfcomp.models.camera import LightFieldCamera, initial_camera
+from lfcomp.models.fields import FactorizedLinear, NerfField, positional_encoding
+from lfcomp.models.renderer import volume_render
+from lfcomp.models.sampler import stratified_inverse_depth
+from lfcomp.config.presets import MODEL_KINDS, PRESETS
+from lfcomp.models.scene import FIELD_KEYS, SceneModel, grid_offset, make_spec, to_uint8
 
 MODEL = {"kind": "nerf", "depth": 4, "width": 16, "skips": [2], "pos_freqs": 3, "dir_freqs": 1, "samples": 8}
 

@@ -1,4 +1,4 @@
-"""lfcomp.summary: rate-point tables from metrics.json files."""
+"""lfcomp.evaluation.summary: rate-point tables from metrics.json files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lfcomp.errors import LfcompError
-from lfcomp.summary import COLUMNS, summarize
+from lfcomp.evaluation.summary import COLUMNS, summarize
 
 
 def write_metrics(root: Path, scene: str, rank: int, centroids: int, *, bpp: float, psnr: float,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from conftest import make_synthetic_lightfield
-from lfcomp.lightfield import LightField
-from lfcomp.presets import load_preset
-from lfcomp.train import initial_camera_for, train_nerf
+from lfcomp.io.lightfield import LightField
+from lfcomp.config.presets import load_preset
+from lfcomp.codecs.qdlr.train import initial_camera_for, train_nerf
 
 
 def tiny_cfg(steps: int = 6, freeze: int = 3) -> dict:

@@ -35,14 +35,14 @@ def cmd_anchor(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from lfcomp.report import build_report
+    from lfcomp.evaluation.report import build_report
 
     paths = build_report(args.metrics, args.out, anchors=tuple(args.anchors), rate_range=_bpp_range(args))
     log.info("report: %d metrics → %s", len(args.metrics), ", ".join(str(p) for p in paths.values()))
 
 
 def cmd_plots(args: argparse.Namespace) -> None:
-    from lfcomp.plots import make_figures
+    from lfcomp.evaluation.plots import make_figures
 
     written = make_figures(args.metrics, args.out, reference_codec=args.reference_codec,
                            view_codecs=tuple(args.view_codecs) if args.view_codecs else None,

@@ -10,8 +10,8 @@ import numpy as np
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.lightfield import read_lightfield
-from lfcomp.metrics import finite_or_none, bits_per_pixel, distortion_metrics
+from lfcomp.io.lightfield import read_lightfield
+from lfcomp.evaluation.metrics import finite_or_none, bits_per_pixel, distortion_metrics
 
 
 def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,
@@ -35,7 +35,7 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         metrics.update({"bitstream": str(path), "bytes": num_bytes, "bits": 8 * num_bytes,
                         "bpp": bits_per_pixel(num_bytes, ref.grid, ref.size)})
     if model is not None:
-        from lfcomp.checkpoint import load_checkpoint  # torch only when a model is given
+        from lfcomp.engine.checkpoint import load_checkpoint  # torch only when a model is given
 
         ckpt = load_checkpoint(model, ("quantize",))
         spec = ckpt["spec"]

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from lfcomp.errors import LfcompError
-from lfcomp.fields import slot_weight_params
-from lfcomp.scene import SceneModel
-from lfcomp.training import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
+from lfcomp.models.fields import slot_weight_params
+from lfcomp.models.scene import SceneModel
+from lfcomp.engine.trainer import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 

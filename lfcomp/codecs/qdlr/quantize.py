@@ -27,9 +27,9 @@ from sklearn.cluster import KMeans
 from torch.func import functional_call
 
 from lfcomp.errors import LfcompError
-from lfcomp.fields import slot_bias, slot_weight_params
-from lfcomp.scene import SceneModel
-from lfcomp.training import RayBatches, count_params, evaluate, optimise, seed_everything
+from lfcomp.models.fields import slot_bias, slot_weight_params
+from lfcomp.models.scene import SceneModel
+from lfcomp.engine.trainer import RayBatches, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 LEVELS = 65535  # 16-bit uniform quantizer: codes 0..65535

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.metrics import per_view_psnr
-from lfcomp.scene import SceneModel, render_views
+from lfcomp.evaluation.metrics import per_view_psnr
+from lfcomp.models.scene import SceneModel, render_views
 
 log = logging.getLogger("lfcomp")
 

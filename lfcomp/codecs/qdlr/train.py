@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lfcomp.camera import initial_camera
-from lfcomp.lightfield import LightField
-from lfcomp.scene import SceneModel, grid_offset, make_spec
-from lfcomp.training import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
+from lfcomp.models.camera import initial_camera
+from lfcomp.io.lightfield import LightField
+from lfcomp.models.scene import SceneModel, grid_offset, make_spec
+from lfcomp.engine.trainer import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 

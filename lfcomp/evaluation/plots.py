@@ -26,7 +26,7 @@ import numpy as np
 
 from lfcomp.anchors.pvs import SCANS, scan_order
 from lfcomp.artifacts import atomic_output
-from lfcomp.bd import DEFAULT_RATE_RANGE
+from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE
 from lfcomp.errors import LfcompError
 
 FORMATS = ("png", "svg")
@@ -233,8 +233,8 @@ def make_figures(metrics_paths: list[str | Path], outdir: str | Path, reference_
     per-view figure shows it and ``view_codecs`` (default: the other neural codecs and the HEVC
     anchors), the error maps show every codec.
     """
-    from lfcomp.lightfield import read_lightfield
-    from lfcomp.report import NEURAL, load_points
+    from lfcomp.io.lightfield import read_lightfield
+    from lfcomp.evaluation.report import NEURAL, load_points
 
     points = load_points(list(metrics_paths))
     out = Path(outdir)

@@ -7,7 +7,7 @@
 * ``bd_psnr.csv`` and ``bd_psnr.md`` (like the paper's Table 1): BD-PSNR and BD-rate of every
   codec against each HEVC anchor, per scene and averaged over scenes, with the VCEG-M33 cubic
   fit as the primary figure and pchip beside it, over the overlap of the curves inside
-  (0, 0.2] bpp (``lfcomp.bd``). Where a value cannot be computed (a single rate point, curves
+  (0, 0.2] bpp (``lfcomp.evaluation.bd``). Where a value cannot be computed (a single rate point, curves
   that do not overlap, …) the row says why instead of giving a number;
 * ``stages.csv`` and ``stages.md`` (like Table 2): PSNR and model size (% of NeRF-org) after
   each stage of the neural codec, per scene and averaged over scenes, per rate point.
@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from lfcomp.artifacts import atomic_output
-from lfcomp.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
+from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
 from lfcomp.errors import LfcompError
-from lfcomp.metrics import read_metrics
-from lfcomp.summary import STAGES, codec_label, neural_layout, stage_titles
+from lfcomp.evaluation.metrics import read_metrics
+from lfcomp.evaluation.summary import STAGES, codec_label, neural_layout, stage_titles
 
 NEURAL = codec_label("nerf")
 DEFAULT_ANCHORS = ("hevc444", "hevc420")

@@ -126,7 +126,7 @@ def _setup(args: argparse.Namespace) -> None:
 def _config(args: argparse.Namespace, source: dict[str, Any] | None = None) -> dict[str, Any]:
     """The stage's settings. A later stage takes the model kind and the held-out views from its
     input artifact (``source``: checkpoint or cores attributes), not from the command line."""
-    from lfcomp.presets import resolve_config
+    from lfcomp.config.presets import resolve_config
 
     if source is None:
         return resolve_config(args.preset, args.config, args.set)
@@ -140,7 +140,7 @@ def _resume(args: argparse.Namespace, cfg: dict[str, Any], inputs: list[str], **
     import hashlib
     import json
 
-    from lfcomp.training import Resume
+    from lfcomp.engine.trainer import Resume
 
     def identity(path: str) -> list[Any]:
         stat = Path(path).stat()
@@ -154,22 +154,22 @@ def _resume(args: argparse.Namespace, cfg: dict[str, Any], inputs: list[str], **
 
 
 def _device(args: argparse.Namespace):
-    from lfcomp.training import resolve_device
+    from lfcomp.engine.trainer import resolve_device
 
     return resolve_device(args.device)
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    from lfcomp.lightfield import ingest_to_zarr
+    from lfcomp.io.lightfield import ingest_to_zarr
 
     lf = ingest_to_zarr(args.src, args.out, args.format, views=args.views, crop=args.crop, size=args.size)
     log.info("ingested %s: %d×%d views of %d×%d → %s", args.src, *lf.grid, *lf.size, args.out)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from lfcomp.checkpoint import save_checkpoint
-    from lfcomp.lightfield import read_lightfield
-    from lfcomp.train import train_nerf
+    from lfcomp.engine.checkpoint import save_checkpoint
+    from lfcomp.io.lightfield import read_lightfield
+    from lfcomp.codecs.qdlr.train import train_nerf
 
     cfg, device = _config(args), _device(args)
     lf = read_lightfield(args.lightfield)
@@ -180,9 +180,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_lowrank(args: argparse.Namespace) -> None:
-    from lfcomp.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-    from lfcomp.lightfield import read_lightfield
-    from lfcomp.lowrank import admm_lowrank, check_rank
+    from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from lfcomp.io.lightfield import read_lightfield
+    from lfcomp.codecs.qdlr.lowrank import admm_lowrank, check_rank
 
     ckpt = load_checkpoint(args.checkpoint, ("nerf",))
     cfg, device = _config(args, ckpt), _device(args)
@@ -198,8 +198,8 @@ def cmd_lowrank(args: argparse.Namespace) -> None:
 
 
 def cmd_decompose(args: argparse.Namespace) -> None:
-    from lfcomp.checkpoint import load_checkpoint, model_from_checkpoint
-    from lfcomp.decompose import camera_state, decompose_model, write_cores
+    from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from lfcomp.codecs.qdlr.decompose import camera_state, decompose_model, write_cores
 
     ckpt = load_checkpoint(args.checkpoint, ("lowrank",))
     rank = ckpt["rank"]
@@ -213,10 +213,10 @@ def cmd_decompose(args: argparse.Namespace) -> None:
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
-    from lfcomp.checkpoint import save_checkpoint
-    from lfcomp.decompose import read_cores
-    from lfcomp.distill import distill, model_from_cores
-    from lfcomp.lightfield import read_lightfield
+    from lfcomp.engine.checkpoint import save_checkpoint
+    from lfcomp.codecs.qdlr.decompose import read_cores
+    from lfcomp.codecs.qdlr.distill import distill, model_from_cores
+    from lfcomp.io.lightfield import read_lightfield
 
     layers, attrs = read_cores(args.cores)
     cfg, device = _config(args, attrs), _device(args)
@@ -234,9 +234,9 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     import numpy as np
 
     from lfcomp.artifacts import atomic_output
-    from lfcomp.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-    from lfcomp.lightfield import read_lightfield
-    from lfcomp.quantize import check_centroids, quantize_model
+    from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from lfcomp.io.lightfield import read_lightfield
+    from lfcomp.codecs.qdlr.quantize import check_centroids, quantize_model
 
     check_centroids(args.centroids)
     ckpt = load_checkpoint(args.checkpoint, ("distill",))
@@ -254,10 +254,10 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from lfcomp.checkpoint import load_checkpoint
-    from lfcomp.codec import CAMERA_KEYS, encode
-    from lfcomp.metrics import bits_per_pixel
-    from lfcomp.quantize import QuantizedModel
+    from lfcomp.engine.checkpoint import load_checkpoint
+    from lfcomp.codecs.qdlr.payload import CAMERA_KEYS, encode
+    from lfcomp.evaluation.metrics import bits_per_pixel
+    from lfcomp.codecs.qdlr.quantize import QuantizedModel
 
     ckpt = load_checkpoint(args.checkpoint, ("quantize",))
     camera = {k: float(ckpt["state_dict"][f"camera.{k}"]) for k in CAMERA_KEYS}
@@ -267,7 +267,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
-    from lfcomp.codec import decode_to_zarr
+    from lfcomp.codecs.qdlr.payload import decode_to_zarr
 
     info = decode_to_zarr(args.bitstream, args.out, grid_views=args.views == "all", free_positions=args.at,
                           device=_device(args), chunk_rays=args.chunk_rays)
@@ -276,7 +276,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
 
 
 def cmd_clip(args: argparse.Namespace) -> None:
-    from lfcomp.codec import render_clip
+    from lfcomp.codecs.qdlr.payload import render_clip
 
     if args.frames < 1:
         raise LfcompError("--frames", f"need at least one frame, got {args.frames}")
@@ -286,7 +286,7 @@ def cmd_clip(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from lfcomp.evaluate import evaluate_lightfield, write_metrics
+    from lfcomp.evaluation.evaluate import evaluate_lightfield, write_metrics
 
     metrics = evaluate_lightfield(args.reference, args.decoded, args.bitstream, args.model, scene=args.scene)
     write_metrics(metrics, args.out)
@@ -295,7 +295,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
-    from lfcomp.summary import summarize
+    from lfcomp.evaluation.summary import summarize
 
     summarize([Path(p) for p in args.metrics], Path(args.out_csv), Path(args.out_md))
 
@@ -306,7 +306,7 @@ COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("c
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM (Snakemake, a SLURM time limit): a training loop stops after its step and saves its
     resume state; anything else stops at once. Either way atomic outputs are cleaned up."""
-    training = sys.modules.get("lfcomp.training")
+    training = sys.modules.get("lfcomp.engine.trainer")
     if training is None or not training.request_stop():
         raise KeyboardInterrupt
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lfcomp.decompose import load_camera_state
-from lfcomp.fields import FactorizedLinear
-from lfcomp.scene import SceneModel
-from lfcomp.training import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
+from lfcomp.codecs.qdlr.decompose import load_camera_state
+from lfcomp.models.fields import FactorizedLinear
+from lfcomp.models.scene import SceneModel
+from lfcomp.engine.trainer import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
 
 log = logging.getLogger("lfcomp")
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.metrics import read_metrics
-from lfcomp.presets import MODEL_KINDS
+from lfcomp.evaluation.metrics import read_metrics
+from lfcomp.config.presets import MODEL_KINDS
 
 STAGES = ("nerf", "lowrank", "distill", "quantize")
 MODEL_NAMES = {"nerf": "NeRF", "nelf": "NeLF"}

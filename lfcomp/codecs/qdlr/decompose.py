@@ -20,8 +20,8 @@ from tensorly.decomposition import tensor_train
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.fields import slot_bias, slot_weight_params
-from lfcomp.scene import SceneModel
+from lfcomp.models.fields import slot_bias, slot_weight_params
+from lfcomp.models.scene import SceneModel
 
 log = logging.getLogger("lfcomp")
 FORMAT = "lfcomp-tt-cores-v1"

@@ -15,7 +15,7 @@ import torch
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.scene import SceneModel
+from lfcomp.models.scene import SceneModel
 
 FORMAT = "lfcomp-checkpoint-v1"
 

@@ -20,10 +20,10 @@ import zarr
 
 from lfcomp import __version__
 from lfcomp.artifacts import atomic_output
-from lfcomp.bitstream import CodecPayload, bitstream_breakdown, decode_payload, encode_payload
+from lfcomp.bitstream.container import CodecPayload, bitstream_breakdown, decode_payload, encode_payload
 from lfcomp.errors import LfcompError
-from lfcomp.quantize import QuantizedModel, bias_params, dequantize_model, weight_params
-from lfcomp.scene import SceneModel, render_views
+from lfcomp.codecs.qdlr.quantize import QuantizedModel, bias_params, dequantize_model, weight_params
+from lfcomp.models.scene import SceneModel, render_views
 
 log = logging.getLogger("lfcomp")
 CAMERA_KEYS = ("log_focal", "baseline", "kappa")
@@ -150,7 +150,7 @@ def viewpoint_circle(grid: tuple[int, int] | list[int], frames: int, radius: flo
 def render_clip(bitstream: str | Path, out: str | Path, frames: int = 36, fps: float = 12.0,
                 device: torch.device | None = None, chunk_rays: int = 4096) -> list[tuple[float, float]]:
     """Free-viewpoint clip from the bitstream alone: views along ``viewpoint_circle``, as GIF/MP4."""
-    from lfcomp.plots import write_clip
+    from lfcomp.evaluation.plots import write_clip
 
     path = Path(bitstream)
     if not path.is_file():

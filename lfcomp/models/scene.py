@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lfcomp.camera import LightFieldCamera
-from lfcomp.fields import NelfField, NerfField
-from lfcomp.renderer import volume_render
-from lfcomp.sampler import stratified_inverse_depth
+from lfcomp.models.camera import LightFieldCamera
+from lfcomp.models.fields import NelfField, NerfField
+from lfcomp.models.renderer import volume_render
+from lfcomp.models.sampler import stratified_inverse_depth
 
 Spec = dict[str, Any]
 FIELD_KEYS = {"nerf": ("depth", "width", "skips", "pos_freqs", "dir_freqs"),

@@ -15,7 +15,7 @@ Byte layout, format version 1 ("varint" = unsigned LEB128; "deflate" = raw DEFLA
     code table  deflate(varint count, varint n, 1 B pad, n varint gaps, n B code lengths):
                             count = symbols, n = distinct symbols, pad = zero bits ending the
                             payload, gaps = first symbol, then (symbol - previous - 1)
-    payload     canonical Huffman codewords of the symbols (lfcomp.entropy), MSB first
+    payload     canonical Huffman codewords of the symbols (lfcomp.entropy.huffman), MSB first
     crc32       4 B         zlib.crc32 of every byte before it, little-endian
 
 An empty payload costs 28 bytes. The section sizes in the fixed part give the expected total size
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from lfcomp.artifacts import atomic_output
-from lfcomp.entropy import huffman_decode, huffman_encode
+from lfcomp.entropy.huffman import huffman_decode, huffman_encode
 from lfcomp.errors import LfcompError
 
 MAGIC = b"LFC"
