@@ -1,4 +1,5 @@
-"""QDLR-NeRF light field compression (Shi & Guillemot, ICASSP 2023), one rule per stage.
+"""lfcomp: light field compression, one rule per stage of each codec (rules/qdlr.smk: the paper's
+QDLR codec, Shi & Guillemot, ICASSP 2023), the anchors and the reports.
 
     make run                                     # embedded scene, quick preset (see README.md)
     snakemake --profile profiles/local --config preset=paper run=paper
@@ -27,7 +28,7 @@ except WorkflowError as exc:
     stop(f"invalid config: {validation_message(exc)}")
 
 PRESET = config["preset"]
-RUNTIME = load_preset(PRESET)["runtime"]
+RUNTIME = load_preset(PRESET).runtime
 MODELS = list(dict.fromkeys(config["models"]))  # each model kind is a codec: results/{scene}/{model}/
 RATE_POINTS = {model: rate_points(model) for model in MODELS}
 SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any data is missing
@@ -35,9 +36,8 @@ SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any dat
 wildcard_constraints:
     scene=r"[^/]+",
     model="|".join(MODEL_KINDS),
-    rank=r"\d+",
-    centroids=r"\d+",
     qp=r"\d+",
+    **{p.name: r"\d+" for p in QDLR.rate_parameters},  # r{rank}, n{centroids}
 
 
 localrules:
@@ -60,9 +60,6 @@ rule all:
 
 
 include: "rules/data.smk"
-include: "rules/nerf.smk"
-include: "rules/compress.smk"
-include: "rules/codec.smk"
-include: "rules/evaluate.smk"
+include: "rules/qdlr.smk"
 include: "rules/anchors.smk"
 include: "rules/report.smk"

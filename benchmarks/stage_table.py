@@ -19,10 +19,19 @@ from pathlib import Path
 
 import torch
 
+from lfcomp.cli.main import command_table
+from lfcomp.cli.options import CONFIG, DEVICE
 
-def lfcomp(*args: object, common: list[str]) -> float:
+
+COMMANDS = command_table()
+
+
+def lfcomp(*args: object, common: dict[str, list[str]]) -> float:
+    """Run one stage with the shared options it takes (``common``: per option group, and "log")."""
+    groups = COMMANDS[str(args[0])].groups
+    options = [*common["log"], *(x for group in groups for x in common.get(group, []))]
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lfcomp.cli", *map(str, args), *common], check=True)
+    subprocess.run([sys.executable, "-m", "lfcomp.cli", *map(str, args), *options], check=True)
     return time.perf_counter() - start
 
 
@@ -44,7 +53,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sets = [x for s in args.set for x in ("--set", s)]
-    common = ["--preset", args.preset, "--threads", str(args.threads), "--log", str(out / "chain.log"), *sets]
+    common = {CONFIG: ["--preset", args.preset, *sets], DEVICE: ["--threads", str(args.threads)],
+              "log": ["--log", str(out / "chain.log")]}
     ingest = ["--format", "hci"] + (["--crop", *map(str, args.crop)] if args.crop else []) + \
              (["--views", *map(str, args.views)] if args.views else [])
     train_extra = ["--set", f"model.kind={args.model}"]

@@ -25,8 +25,7 @@ for anchor_name, anchor in config["anchors"].items():
             scan=anchor.get("scan", "serpentine"),
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=30,
+            **job_resources("anchor"),
         conda:
             "../envs/lfcomp.yaml"
         shell:

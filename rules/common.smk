@@ -5,17 +5,10 @@ import os
 import shlex
 import sys
 
+from lfcomp.codecs.registry import QDLR
+from lfcomp.config import load_preset, merge
 from lfcomp.errors import LfcompError
-from lfcomp.config.presets import MODEL_KINDS, apply_overrides, load_preset, with_kind
-
-# Each stage gets only the parameter sections it uses, so that a changed parameter reruns only
-# the stage it belongs to (and what depends on it), through Snakemake's params trigger.
-SECTIONS = {
-    "train": ("model", "camera", "train"),
-    "lowrank": ("lowrank",),
-    "distill": ("distill",),
-    "quantize": ("quantize",),
-}
+from lfcomp.models.registry import MODEL_KINDS
 
 # Jobs call the `lfcomp` installed beside the Python that runs Snakemake (e.g. .venv/bin), also
 # when that environment is not activated. (With --sdm conda, the rule's environment comes first.)
@@ -44,15 +37,32 @@ def validation_message(exc):
 
 
 def preset_for(model):
-    """The run's preset as written for a model kind (its `variants` block applied)."""
-    return with_kind(load_preset(config["preset"]), model, where=f"models: {model}")
+    """The run's preset as written for a model kind (a `Config`)."""
+    return load_preset(config["preset"], model, where=f"models: {model}")
+
+
+ANCHOR_RESOURCES = {"mem_mb": 2000, "runtime": 30}  # one video-codec job at one QP, on a CPU
+
+
+def job_resources(kind):
+    """Cluster requests of a job, in one place: `train` (the original model), `gpu` (the other
+    training and rendering stages) and `cpu` (the rest) from the preset's `runtime` section, and
+    `anchor` (a classical codec at one QP)."""
+    if kind == "anchor":
+        return dict(ANCHOR_RESOURCES)
+    if kind == "cpu":
+        return {"mem_mb": RUNTIME.cpu_mem_mb, "runtime": RUNTIME.cpu_minutes}
+    minutes = RUNTIME.train_minutes if kind == "train" else RUNTIME.stage_minutes
+    # gpu: sbatch --gpus on a cluster; ignored by local --cores runs
+    return {"mem_mb": RUNTIME.mem_mb, "runtime": minutes, "gpu": RUNTIME.gpus}
 
 
 def rate_points(model):
-    """A model's [rank, centroids] pairs: the config's for this preset and model, else the
-    preset's own for that model."""
-    chosen = config["rate_points"].get(config["preset"], {}).get(model) or preset_for(model)["rate_points"]
-    return list(dict.fromkeys((int(rank), int(centroids)) for rank, centroids in chosen))
+    """A model's QDLR rate points ({rank, centroids}): the config's for this preset and model, else
+    the preset's own for that model."""
+    chosen = config["rate_points"].get(config["preset"], {}).get(model) or preset_for(model).rate_points
+    names = [p.name for p in QDLR.rate_parameters]
+    return [dict(zip(names, map(int, point))) for point in dict.fromkeys(tuple(p) for p in chosen)]
 
 
 def scene_params(name, model):
@@ -93,7 +103,7 @@ def selected_scenes():
                 stop(f"invalid config: scene {name}: params: model.kind is not a parameter here; "
                      "the model kinds to run are listed in `models:` (e.g. models: [nerf, nelf])")
             try:
-                apply_overrides(preset_for(model), scene_params(name, model), where=f"params ({model})")
+                merge(preset_for(model), scene_params(name, model), where=f"params ({model})")
             except LfcompError as exc:
                 stop(f"invalid config: scene {name}: {exc}")
     missing = [name for name in names if not os.path.exists(scene_path(name))]
@@ -116,6 +126,17 @@ def ingest_args(name):
     return " ".join(args)
 
 
+def qdlr_artifact(stage):
+    """The path pattern of a QDLR stage's artifact (from the codec registry)."""
+    return f"results/{{scene}}/{{model}}/{QDLR.stage(stage).artifact}"
+
+
+def qdlr_log(stage, suffix="log"):
+    """logs/{scene}/{model}/<the artifact's rate-point directories>/<stage>.<suffix>."""
+    folder = os.path.dirname(QDLR.stage(stage).artifact)
+    return os.path.join("logs/{scene}/{model}", folder, f"{stage}.{suffix}")
+
+
 def stage_args(stage):
     """A params function: the `--set section.key=value` options of a stage for a scene."""
 
@@ -123,7 +144,7 @@ def stage_args(stage):
         overrides = scene_params(wildcards.scene, wildcards.model)
         return " ".join(
             f"--set {shlex.quote(f'{section}.{key}={json.dumps(value)}')}"
-            for section in SECTIONS[stage]
+            for section in QDLR.stage(stage).sections
             for key, value in sorted(overrides.get(section, {}).items()))
 
     return args
@@ -135,16 +156,19 @@ def stage_settings(stage):
     config or in the preset's defaults, reruns the stage."""
 
     def settings(wildcards):
-        resolved = apply_overrides(preset_for(wildcards.model), scene_params(wildcards.scene, wildcards.model))
-        return {section: resolved[section] for section in SECTIONS[stage]}
+        resolved = merge(preset_for(wildcards.model), scene_params(wildcards.scene, wildcards.model))
+        return {section: resolved.section_dict(section) for section in QDLR.stage(stage).sections}
 
     return settings
 
 
+def qdlr_point_path(scene, model, point, name):
+    return f"results/{scene}/{model}/{QDLR.rate_point_dir(point)}/{name}"
+
+
 def scene_metrics(name):
     """metrics.json of every model kind and rate point of a scene."""
-    return [f"results/{name}/{model}/r{rank}/n{centroids}/metrics.json"
-            for model in MODELS for rank, centroids in RATE_POINTS[model]]
+    return [qdlr_point_path(name, model, point, "metrics.json") for model in MODELS for point in RATE_POINTS[model]]
 
 
 def anchor_metrics(name):
@@ -172,5 +196,5 @@ def clip_target(name):
 
 def first_point_bitstream(wildcards):
     """The bitstream of a model's first rate point, which the free-viewpoint clip renders."""
-    rank, centroids = RATE_POINTS[wildcards.model][0]
-    return f"results/{wildcards.scene}/{wildcards.model}/r{rank}/n{centroids}/bitstream.lfc"
+    point = RATE_POINTS[wildcards.model][0]
+    return qdlr_point_path(wildcards.scene, wildcards.model, point, "bitstream.lfc")

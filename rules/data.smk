@@ -12,14 +12,10 @@ rule ingest:
         "logs/{scene}/ingest.benchmark.tsv"
     params:
         options=lambda wc: ingest_args(wc.scene),
-        preset=PRESET,
-        device=config["device"],
     threads: 1
     resources:
-        mem_mb=RUNTIME["cpu_mem_mb"],
-        runtime=RUNTIME["cpu_minutes"],
+        **job_resources("cpu"),
     conda:
         "../envs/lfcomp.yaml"
     shell:
-        "lfcomp ingest {input:q} {output:q} {params.options} --preset {params.preset}"
-        " --device {params.device} --threads {threads} 2>> {log:q}"
+        "lfcomp ingest {input:q} {output:q} {params.options} 2>> {log:q}"

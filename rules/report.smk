@@ -1,5 +1,34 @@
-# The paper's tables and figures over every selected scene and codec (results/summary/), the
-# free-viewpoint clip of each scene, all gathered by `snakemake --report` into one HTML page.
+# What every codec shares: the rate-point summaries per scene and over scenes, the paper's tables
+# and figures over every selected scene and codec (results/summary/), the free-viewpoint clip of
+# each scene, all gathered by `snakemake --report` into one HTML page.
+
+
+rule summarize_scene:
+    input:
+        lambda wc: scene_metrics(wc.scene),
+    output:
+        csv="results/{scene}/summary.csv",
+        md="results/{scene}/summary.md",
+    log:
+        "logs/{scene}/summarize.log",
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp summarize {output.csv:q} {output.md:q} {input:q} 2>> {log:q}"
+
+
+rule summarize_all:
+    input:
+        [path for scene in SCENES for path in scene_metrics(scene)],
+    output:
+        csv="results/summary.csv",
+        md="results/summary.md",
+    log:
+        "logs/summarize.log",
+    conda:
+        "../envs/lfcomp.yaml"
+    shell:
+        "lfcomp summarize {output.csv:q} {output.md:q} {input:q} 2>> {log:q}"
 
 
 rule report_tables:
@@ -49,9 +78,7 @@ rule clip:
         device=config["device"],
     threads: config["threads"]["stage"]
     resources:
-        mem_mb=RUNTIME["mem_mb"],
-        runtime=RUNTIME["stage_minutes"],
-        gpu=RUNTIME["gpus"],  # renders like decode: sbatch --gpus on a cluster
+        **job_resources("gpu"),  # renders like decode
     conda:
         "../envs/lfcomp.yaml"
     shell:

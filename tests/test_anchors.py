@@ -6,14 +6,13 @@ to run, larger frames are reproducible) so the whole module takes a few seconds.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 from conftest import make_synthetic_lightfield
-from lfcomp.anchors import register
+from lfcomp.cli.main import build_parser
 from lfcomp.anchors.colour import chroma_shape, planes_to_rgb, rgb_to_planes, rgb_to_ycbcr, ycbcr_to_rgb
 from lfcomp.anchors.pvs import SCANS, frame_index, from_sequence, scan_order, to_sequence
 from lfcomp.anchors.video import (anchor, bitstream_name, check_parameters, code_lightfield, decode_views,
@@ -267,10 +266,8 @@ def test_bad_parameters_and_broken_streams_are_clean_errors(views, reference, tm
         decode_views(data, "hevc", (3, 3), (96, 96), "420")
 
 
-def test_register_adds_the_subcommands():
-    parser = argparse.ArgumentParser(prog="lfcomp")
-    handlers = register(parser.add_subparsers(dest="command", required=True))
-    assert sorted(handlers) == ["anchor", "plots", "report"]
+def test_anchor_report_and_plots_subcommands_parse_their_options():
+    parser = build_parser()
     args = parser.parse_args(["anchor", "lf.zarr", "out", "--codec", "hevc", "--chroma", "420", "--qp", "32",
                               "--scan", "spiral", "--encoder-preset", "slow"])
     assert (args.codec, args.chroma, args.qp, args.scan, args.encoder_preset) == ("hevc", "420", 32, "spiral", "slow")

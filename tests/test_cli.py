@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from lfcomp.cli import main
-from lfcomp.codecs.qdlr.payload import CAMERA_KEYS, build_model, decode_to_zarr
+from lfcomp.cli.main import command_table
+from lfcomp.cli.options import CONFIG, DEVICE
+from lfcomp.codecs.decoder import decode_to_zarr
+from lfcomp.codecs.qdlr.payload import CAMERA_KEYS, build_model
+from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from lfcomp.errors import LfcompError
 from lfcomp.io.lightfield import read_lightfield
 from lfcomp.codecs.qdlr.quantize import QuantizedModel
@@ -27,10 +30,18 @@ from lfcomp.models.scene import render_views
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "data" / "cotton128"
 SMOKE = ["--preset", "smoke", "--threads", "1", "--device", "cpu"]
+COMMANDS = command_table()
+
+
+def options(command: str) -> list[str]:
+    """The smoke settings a command takes (each takes only the options it uses)."""
+    groups = COMMANDS[command].groups
+    return (["--preset", "smoke"] if CONFIG in groups else []) + (["--threads", "1", "--device", "cpu"]
+                                                                  if DEVICE in groups else [])
 
 
 def run(*args: str) -> int:
-    return main([*map(str, args), *SMOKE])
+    return main([*map(str, args), *options(str(args[0]))])
 
 
 @pytest.fixture(scope="module", params=["nerf", "nelf"])
@@ -52,7 +63,7 @@ def chain(request, tmp_path_factory) -> dict[str, Path]:
     assert run("encode", p["q"], p["bits"]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "lfcomp.cli", "decode", str(p["bits"]), str(p["dec"]),
-                           "--at", "2,2.5", "--at", "0.25,3.75", *SMOKE], capture_output=True, text=True, env=env)
+                           "--at", "2,2.5", "--at", "0.25,3.75", *options("decode")], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert run("evaluate", p["lf"], p["dec"], p["metrics"], "--bitstream", p["bits"], "--model", p["q"]) == 0
     p["kind"] = kind
@@ -188,7 +199,7 @@ def test_error_in_a_separate_process_has_no_traceback(tmp_path):
 def test_free_viewpoint_clip_from_the_bitstream(chain, tmp_path):
     from PIL import Image
 
-    from lfcomp.codecs.qdlr.payload import viewpoint_circle
+    from lfcomp.codecs.decoder import viewpoint_circle
 
     out = tmp_path / "clip.gif"
     assert run("clip", chain["bits"], out, "--frames", 3) == 0

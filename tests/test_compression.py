@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -14,12 +16,12 @@ from lfcomp.codecs.qdlr.decompose import (camera_state, decompose_model, saves_p
 from lfcomp.codecs.qdlr.distill import model_from_cores
 from lfcomp.errors import LfcompError
 from lfcomp.codecs.qdlr.lowrank import admm_lowrank, admm_rank_projection, check_rank, constrained_weights
-from lfcomp.config.presets import load_preset
+from lfcomp.config import Config, ModelConfig, load_preset, merge
 from lfcomp.codecs.qdlr.quantize import (LEVELS, check_centroids, dequantize_weight, fit_codebook, quantize_model,
                              quantize_weight, uniform16_codes, uniform16_values)
 from lfcomp.models.scene import SceneModel, make_spec
 
-MODEL = {"depth": 3, "width": 16, "skips": [], "pos_freqs": 2, "dir_freqs": 1, "samples": 6}
+MODEL = ModelConfig(kind="nerf", depth=3, width=16, skips=(), pos_freqs=2, dir_freqs=1, samples=6)
 # weight matrices (not counting biases) a rank-3/rank-4 constraint restricts, and the split ones
 CONSTRAINED = {"nerf": {"trunk0", "trunk1", "trunk2", "feature", "color_hidden"}, "nelf": {"trunk0", "trunk1", "trunk2"}}
 KEPT = {"nerf": {"sigma", "rgb"}, "nelf": {"rgb"}}
@@ -32,14 +34,12 @@ def kind(request) -> str:
 
 def tiny_model(kind: str = "nerf", seed: int = 0) -> SceneModel:
     torch.manual_seed(seed)
-    spec = make_spec({**MODEL, "kind": kind}, (3, 3), (8, 8), 2.0, 6.0, 10.0)
+    spec = make_spec(replace(MODEL, kind=kind), (3, 3), (8, 8), 2.0, 6.0, 10.0)
     return SceneModel(spec, initial_camera(8, 8, (-1, 1), 2.0, 6.0), camera_trainable=False)
 
 
-def smoke_cfg() -> dict:
-    cfg = load_preset("smoke")
-    cfg["train"].update(eval_views=1, batch_rays=64, log_every=5)
-    return cfg
+def smoke_cfg() -> Config:
+    return merge(load_preset("smoke"), {"train": {"eval_views": 1, "batch_rays": 64, "log_every": 5}})
 
 
 def test_rank_projection_is_best_rank_r_approximation():
@@ -68,7 +68,7 @@ def test_admm_gives_rank_r_weights_on_constrained_layers_only(kind):
     model = tiny_model(kind)
     views = make_synthetic_lightfield(3, 3, 8, 8)
     cfg = smoke_cfg()
-    model, extras = admm_lowrank(model, views, 3, {**cfg["lowrank"], "steps": 12, "z_update_every": 4}, cfg["train"])
+    model, extras = admm_lowrank(model, views, 3, replace(cfg.lowrank, steps=12, z_update_every=4), cfg.train)
     weights = constrained_weights(model, 3)
     assert set(weights) == CONSTRAINED[kind]  # not the thin output layers
     for w in weights.values():
@@ -152,8 +152,8 @@ def test_quantize_model_then_codec_round_trip_is_bit_exact(kind):
     cfg = smoke_cfg()
     with torch.no_grad():
         model.field.slots["trunk1"].weight[0, 0] = 1.75  # an outlier
-    quantized, extras = quantize_model(model, views, 8, {**cfg["quantize"], "steps_per_layer": 2,
-                                                        "codebook_steps": 3}, cfg["train"])
+    quantized, extras = quantize_model(model, views, 8, replace(cfg.quantize, steps_per_layer=2,
+                                                                codebook_steps=3), cfg.train)
     assert quantized.codebook.numel() == 8 and torch.all(quantized.codebook[1:] >= quantized.codebook[:-1])
     assert extras["report"]["outside_fraction"] > 0
     payload = to_payload(model.spec, camera_state(model), quantized)

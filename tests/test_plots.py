@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,12 +12,15 @@ from PIL import Image
 
 from conftest import make_synthetic_lightfield
 from lfcomp.anchors.video import anchor
-from lfcomp.evaluation.metrics import distortion_metrics
+from lfcomp.codecs import registry
+from lfcomp.codecs.registry import QDLR, RateParameter
 from lfcomp.errors import LfcompError
-from lfcomp.io.lightfield import LightField, write_lightfield
 from lfcomp.evaluation import plots
+from lfcomp.evaluation.metrics import distortion_metrics
 from lfcomp.evaluation.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr, rd_style,
-                          similar_rate_points, write_clip)
+                                     similar_rate_points, write_clip)
+from lfcomp.evaluation.results import RatePoint
+from lfcomp.io.lightfield import LightField, write_lightfield
 
 pytest.importorskip("matplotlib")
 
@@ -28,7 +33,9 @@ def _check_figure(paths, stem):
 
 
 def _point(codec, rate_point, bpp, psnr):
-    return {"codec": codec, "rate_point": rate_point, "bpp": bpp, "psnr_rgb": psnr, "psnr_y": psnr + 1}
+    entry = None if codec.startswith(("hevc", "av1")) else QDLR
+    return RatePoint(scene="scene", codec=codec, rate_point=rate_point, rate={}, bytes=0, bits=0, bpp=bpp,
+                     psnr_rgb=psnr, psnr_y=psnr + 1, path=Path("metrics.json"), entry=entry)
 
 
 def test_nothing_to_plot_is_a_clean_error(tmp_path):
@@ -62,9 +69,9 @@ def test_similar_rate_points_match_the_reference_codec():
     points = [_point("hevc444", f"qp{q}", b, 30) for q, b in [(22, 0.1), (32, 0.03), (42, 0.01)]]
     points += [_point("qdlr-nerf", r, b, 35) for r, b in [("a", 0.012), ("b", 0.02), ("c", 0.09)]]
     chosen = similar_rate_points(points, "qdlr-nerf")
-    assert chosen["qdlr-nerf"]["rate_point"] == "b" and chosen["hevc444"]["rate_point"] == "qp32"  # log scale
+    assert chosen["qdlr-nerf"].rate_point == "b" and chosen["hevc444"].rate_point == "qp32"  # log scale
     chosen = similar_rate_points(points, "qdlr-nerf", target_bpp=0.1)
-    assert chosen["qdlr-nerf"]["rate_point"] == "c" and chosen["hevc444"]["rate_point"] == "qp22"
+    assert chosen["qdlr-nerf"].rate_point == "c" and chosen["hevc444"].rate_point == "qp22"
     with pytest.raises(LfcompError, match="no rate points of the reference codec"):
         similar_rate_points(points, "av1420")
 
@@ -79,7 +86,7 @@ def test_make_figures_from_anchor_and_neural_metrics(tmp_path):
         anchor(reference, path.parent, codec="hevc", chroma=path.parts[-3][-3:], qp=int(path.parts[-2][2:]))
     # A stand-in for the neural codec's output (its metrics have the same keys).
     noisy = np.clip(views + np.random.default_rng(0).normal(0, 3, views.shape), 0, 255).astype(np.uint8)
-    neural_dir = results / "r8" / "n32"
+    neural_dir = results / "nerf" / "r8" / "n32"
     write_lightfield(LightField(noisy), neural_dir / "decoded.zarr")
     neural = {"reference": str(reference), "decoded": str(neural_dir / "decoded.zarr"),
               **distortion_metrics(views, noisy), "bytes": 900, "bits": 7200, "bpp": 7200 / views[..., 0].size,
@@ -119,7 +126,20 @@ def test_rd_curves_keep_the_neural_kinds_apart(tmp_path, monkeypatch):
         np.testing.assert_allclose(lines["qdlr-nelf"].get_xdata(), [0.011, 0.019])  # its own points only
     legend = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
     assert legend == ["hevc444", "qdlr-nerf", "qdlr-nelf"]
-    assert rd_style("qdlr-other", 3)["marker"] == "^" and rd_style("av1420", 4)["color"] == "C4"
+    assert rd_style("av1420", 4)["color"] == "C4" and rd_style("av1420", 4)["linestyle"] == "--"
+
+
+def test_rd_markers_come_from_the_registry(monkeypatch):
+    assert {label: rd_style(label)["marker"] for label in registry.codec_labels()} == QDLR.markers
+    # A second codec: its own marker where the registry gives one, else a triangle; solid either way.
+    latent = dataclasses.replace(QDLR, name="latent", model_kinds=(), stages=(), markers={"latent": "D"},
+                                 rate_parameters=(RateParameter("lmbda", "l", float),))
+    monkeypatch.setitem(registry.CODECS, "latent", latent)
+    assert (rd_style("latent", 3)["marker"], rd_style("latent", 3)["linestyle"]) == ("D", "-")
+    monkeypatch.setitem(registry.CODECS, "latent", dataclasses.replace(latent, markers={}))
+    assert (rd_style("latent", 3)["marker"], rd_style("latent", 3)["linestyle"]) == ("^", "-")
+    monkeypatch.setitem(registry.CODECS, "qdlr", dataclasses.replace(QDLR, markers={"qdlr-nerf": "*"}))
+    assert rd_style("qdlr-nerf")["marker"] == "*" and rd_style("qdlr-nelf")["marker"] == "^"
 
 
 def _stand_in(directory, views, noise, seed, **metrics):

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from lfcomp.evaluation.bd import bd_psnr, bd_rate
+from lfcomp.codecs import registry
+from lfcomp.codecs.registry import QDLR, RateParameter
 from lfcomp.errors import LfcompError
-from lfcomp.evaluation.report import build_report, codec_of, load_points, scene_of
+from lfcomp.evaluation.bd import bd_psnr, bd_rate
+from lfcomp.evaluation.report import build_report, rd_columns
+from lfcomp.evaluation.results import RatePoint, load_point, load_points
+from lfcomp.evaluation.summary import summarize
 
 PIXELS = 9 * 9 * 128 * 128
 
@@ -35,14 +42,14 @@ def _anchor(root: Path, scene: str, label: str, qp: int, num_bytes: int, psnr: f
 
 
 def _neural(root: Path, scene: str, rank: int, centroids: int, num_bytes: int, psnr: float,
-            stage_psnrs=(42.0, 39.0, 38.5, 38.0), sizes=(100.0, 50.0, 16.7, 3.3), model: str | None = None) -> Path:
-    """The neural codec's metrics in the old layout ``{scene}/r/n/`` (nerf) or, with ``model``, the
-    new ``{scene}/{model}/r/n/``; no ``scene`` key, so the scene comes from the path."""
+            stage_psnrs=(42.0, 39.0, 38.5, 38.0), sizes=(100.0, 50.0, 16.7, 3.3), model: str = "nerf") -> Path:
+    """The neural codec's metrics in the workflow layout ``{scene}/{model}/r/n/``; no ``scene`` key,
+    so the scene comes from the path."""
     stages = {name: {"psnr_rgb": p, "params": int(1000 * s), "size_percent": s, "eval_views": 9}
               for name, p, s in zip(("nerf", "lowrank", "distill", "quantize"), stage_psnrs, sizes)}
     metrics = {**_common(num_bytes, psnr), "rate_point": {"rank": rank, "centroids": centroids},
-               "stages": stages, "model_kind": model or "nerf"}
-    return _write(root / scene / (model or "") / f"r{rank}" / f"n{centroids}" / "metrics.json", metrics)
+               "stages": stages, "model_kind": model}
+    return _write(root / scene / model / f"r{rank}" / f"n{centroids}" / "metrics.json", metrics)
 
 
 HEVC444 = [(22, 18000, 40.0), (27, 10000, 37.5), (32, 5600, 35.0), (37, 3200, 32.5), (42, 2000, 30.0)]
@@ -82,6 +89,9 @@ def test_rd_csv_has_one_row_per_scene_codec_and_rate_point(results, tmp_path):
     assert [r["rate_point"] for r in neural] == ["r8-n32", "r16-n64", "r24-n128", "r32-n256"]  # by bpp
     assert neural[0]["encode_seconds"] == "" and neural[0]["rank"] == "8" and neural[0]["centroids"] == "32"
     assert [r["codec"] for r in rows if r["scene"] == "alpha"][-1] == "qdlr-nerf"  # ours last, as in Table 1
+    assert list(rows[0]) == rd_columns() == [
+        "scene", "codec", "rate_point", "qp", "rank", "centroids", "bytes", "bits", "bpp", "psnr_rgb", "psnr_y",
+        "encode_seconds", "decode_seconds", "scan", "metrics"]
 
 
 def test_bd_csv_matches_lfcomp_bd_and_marks_what_cannot_be_computed(results, tmp_path):
@@ -154,17 +164,20 @@ def test_bad_inputs_are_clean_errors(results, tmp_path):
     broken = tmp_path / "broken" / "metrics.json"
     broken.parent.mkdir()
     broken.write_text("{not json")
-    with pytest.raises(LfcompError, match="not valid JSON"):
-        load_points([broken])
     partial = _write(tmp_path / "x" / "hevc444" / "qp1" / "metrics.json", {"anchor": "hevc444", "bytes": 3})
-    with pytest.raises(LfcompError, match="metrics lack psnr_rgb, psnr_y, bpp"):
-        load_points([partial])
-    with pytest.raises(LfcompError, match="same scene, codec and rate point"):
-        load_points([results[0], results[0]])
-    with pytest.raises(LfcompError, match="cannot read metrics"):
-        load_points([tmp_path / "missing" / "metrics.json"])
-    with pytest.raises(LfcompError, match="no metrics.json given"):
-        load_points([])
+    unknown = _write(tmp_path / "y" / "metrics.json", {**_common(100, 30.0), "codec": "av2"})
+    cases = [([broken], broken, "not valid JSON"),
+             ([partial], partial, "metrics lack psnr_rgb, psnr_y, bpp"),
+             ([results[0], results[0]], results[0], "same scene, codec and rate point as"),
+             ([tmp_path / "missing" / "metrics.json"], tmp_path / "missing" / "metrics.json", "cannot read metrics"),
+             ([unknown], unknown, "unknown codec 'av2'"),
+             ([], "metrics", "no metrics.json given")]
+    for paths, where, problem in cases:
+        with pytest.raises(LfcompError, match=problem) as info:
+            load_points(paths)
+        assert info.value.where == str(where) and "\n" not in str(info.value)  # one line, naming the file
+        with pytest.raises(LfcompError, match=problem):
+            build_report(paths, tmp_path / "summary")
     assert not (tmp_path / "summary").exists()
 
 
@@ -184,22 +197,28 @@ def two_kinds(tmp_path) -> list[Path]:
     return paths
 
 
-@pytest.mark.parametrize(("relative", "scene"), [
-    ("results/alpha/nelf/r8/n32/metrics.json", "alpha"),
-    ("results/alpha/nerf/r8/n32/metrics.json", "alpha"),
-    ("results/alpha/r8/n32/metrics.json", "alpha"),
-    ("results/alpha/hevc444/qp22/metrics.json", "alpha"),
+@pytest.mark.parametrize(("relative", "extra", "codec", "rate_point"), [
+    ("results/alpha/nelf/r8/n32/metrics.json", {}, "qdlr-nelf", "r8-n32"),
+    ("results/alpha/nerf/r8/n32/metrics.json", {}, "qdlr-nerf", "r8-n32"),
+    ("results/alpha/nerf/r8/n32/metrics.json", {"model_kind": "nelf"}, "qdlr-nelf", "r8-n32"),
+    ("results/alpha/nelf/r8/n32/metrics.json", {"codec": "qdlr", "rate_point": {"rank": 9, "centroids": 64}},
+     "qdlr-nelf", "r9-n64"),
+    ("results/alpha/hevc444/qp22/metrics.json", {"anchor": "hevc444", "codec": "hevc", "qp": 22}, "hevc444", "qp22"),
 ])
-def test_scene_of_both_layouts(relative, scene):
-    assert scene_of({}, Path(relative)) == scene
-    assert scene_of({"scene": "Fountain_&_Vincent_2"}, Path(relative)) == "Fountain_&_Vincent_2"
+def test_scene_codec_and_rate_point_from_the_metrics_else_the_layout(tmp_path, relative, extra, codec, rate_point):
+    path = _write(tmp_path / relative, {**_common(100, 30.0), **extra})
+    point = load_point(path)
+    assert (point.scene, point.codec, point.rate_point) == ("alpha", codec, rate_point)
+    assert (point.entry is None) == codec.startswith("hevc") and point.path == path
+    keyed = _write(tmp_path / "other" / relative, {**_common(100, 30.0), **extra, "scene": "Fountain_&_Vincent_2"})
+    assert load_point(keyed).scene == "Fountain_&_Vincent_2"
 
 
-def test_codec_of_takes_the_kind_from_the_metrics_else_the_layout():
-    assert codec_of({"model_kind": "nelf"}, Path("r/alpha/nerf/r8/n32/metrics.json")) == "qdlr-nelf"
-    assert codec_of({}, Path("r/alpha/nelf/r8/n32/metrics.json")) == "qdlr-nelf"
-    assert codec_of({}, Path("r/alpha/r8/n32/metrics.json")) == "qdlr-nerf"
-    assert codec_of({"anchor": "hevc444"}, Path("r/alpha/hevc444/qp22/metrics.json")) == "hevc444"
+def test_the_layout_without_a_model_directory_is_no_longer_read(tmp_path):
+    path = _write(tmp_path / "results" / "alpha" / "r8" / "n32" / "metrics.json", _common(100, 30.0))
+    point = load_point(path)
+    assert (point.scene, point.codec, point.rate, point.rate_point) == (
+        "n32", "qdlr-nerf", {"rank": None, "centroids": None}, "n32")
 
 
 def test_two_neural_kinds_give_separate_rd_rows(two_kinds, tmp_path):
@@ -260,7 +279,82 @@ def test_duplicates_key_on_scene_codec_and_rate_point(two_kinds, tmp_path):
     nelf = next(p for p in two_kinds if "/nelf/r8/n32/" in str(p))
     with pytest.raises(LfcompError, match=r"same scene, codec and rate point .*\(alpha, qdlr-nelf, r8-n32\)"):
         load_points(two_kinds + [nelf])
-    # The same rate point of nerf in the old layout collides with the new layout's.
-    old = _neural(tmp_path / "old" / "results", "alpha", 8, 32, 2300, 33.5)
-    with pytest.raises(LfcompError, match=r"\(alpha, qdlr-nerf, r8-n32\)"):
-        load_points(two_kinds + [old])
+    # The same rate point of nerf elsewhere, its scene named by the metrics, collides with it.
+    again = _neural(tmp_path / "again" / "results", "other", 8, 32, 2300, 33.5)
+    again.write_text(json.dumps({**json.loads(again.read_text()), "scene": "alpha"}))
+    with pytest.raises(LfcompError, match=r"\(alpha, qdlr-nerf, r8-n32\)") as info:
+        load_points(two_kinds + [again])
+    assert info.value.where == str(again)
+
+
+def test_rate_points_are_typed_and_sorted(two_kinds):
+    points = load_points(list(reversed(two_kinds)))
+    assert all(isinstance(p, RatePoint) for p in points)
+    assert [p.codec for p in points] == ["hevc444"] * 5 + ["qdlr-nerf"] * 4 + ["qdlr-nelf"] * 4
+    assert [p.bpp for p in points[:5]] == sorted(p.bpp for p in points[:5])
+    nelf = points[-4]
+    assert (nelf.kind, nelf.rate, nelf.rate_point, nelf.bytes, nelf.bits) == (
+        "nelf", {"rank": 8, "centroids": 32}, "r8-n32", 2000, 16000)
+    assert [(s.key, s.title, s.psnr_rgb, s.size_percent) for s in nelf.stages] == [
+        ("nerf", "NeLF-org", 41.0, 100.0), ("lowrank", "LR-NeLF", 37.0, 40.0), ("distill", "DLR-NeLF", 36.5, 12.5),
+        ("quantize", "QDLR-NeLF", 32.0, 2.5)]
+    assert (nelf.grid, nelf.size, nelf.size_percent, nelf.params) == ((9, 9), (128, 128), 2.5, 2500)
+    hevc = points[0]
+    assert (hevc.entry, hevc.kind, hevc.rate, hevc.scan, hevc.encode_seconds, hevc.stages) == (
+        None, None, {"qp": 42}, "serpentine", 0.5, ())
+
+
+# --------------------------------------------------------------------------- a second registered codec
+
+# A codec as a second registry entry would add it: no model kinds, one rate parameter (l0.01 in
+# paths), no report stages; its metrics name it ("codec": "latent").
+LATENT = dataclasses.replace(QDLR, name="latent", description="a learned-latent codec (a stand-in)", model_kinds=(),
+                             rate_parameters=(RateParameter("lmbda", "l", float, "rate-distortion trade-off"),),
+                             stages=(), markers={"latent": "D"})
+LATENT_CURVE = [(0.04, 2100, 33.0), (0.02, 3900, 35.5), (0.01, 6600, 37.4), (0.005, 10500, 38.8)]
+
+
+def _latent(root: Path, scene: str, lmbda: float, num_bytes: int, psnr: float) -> Path:
+    metrics = {**_common(num_bytes, psnr), "codec": "latent", "rate_point": {"lmbda": lmbda}}
+    return _write(root / scene / "latent" / f"l{lmbda}" / "metrics.json", metrics)
+
+
+def test_a_second_registered_codec_is_in_every_table(results, tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.CODECS, "latent", LATENT)
+    latent = [_latent(tmp_path / "results", "alpha", lmbda, b, p) for lmbda, b, p in LATENT_CURVE]
+    paths = build_report(results + latent, tmp_path / "summary")
+
+    rows = _csv(paths["rd.csv"])
+    assert list(rows[0]) == rd_columns() and "lmbda" in rd_columns()
+    mine = [r for r in rows if r["codec"] == "latent"]
+    assert [r["rate_point"] for r in mine] == ["l0.04", "l0.02", "l0.01", "l0.005"]  # by bpp
+    assert [r["lmbda"] for r in mine] == ["0.04", "0.02", "0.01", "0.005"] and {r["rank"] for r in mine} == {""}
+    assert [r["codec"] for r in rows if r["scene"] == "alpha"][-4:] == ["latent"] * 4  # after qdlr-nerf
+
+    find = {(r["scene"], r["anchor"], r["codec"], r["distortion"]): r for r in _csv(paths["bd_psnr.csv"])}
+    rate = lambda points: [8 * b / PIXELS for *_, b, _ in points]  # noqa: E731
+    psnr = lambda points: [p for *_, p in points]  # noqa: E731
+    row = find[("alpha", "hevc444", "latent", "psnr_rgb")]
+    expected = bd_psnr(rate(HEVC444), psnr(HEVC444), rate(LATENT_CURVE), psnr(LATENT_CURVE), "cubic").value
+    assert float(row["bd_psnr_cubic"]) == pytest.approx(expected, abs=1e-4)
+    assert ("average", "hevc420", "latent", "psnr_y") in find
+    table = paths["bd_psnr.md"].read_text().split("## BD-PSNR (dB) against hevc444, RGB PSNR")[1].split("##")[0]
+    assert "| LFs | hevc420 | h264444 | qdlr-nerf | latent |" in table
+    assert "beta, latent" not in table  # it did not run on beta: a dash, no note
+    # No report stages: no stage rows, and the stage columns stay QDLR's.
+    assert {r["codec"] for r in _csv(paths["stages.csv"])} == {"qdlr-nerf"}
+    assert "latent" not in paths["stages.md"].read_text()
+
+    summarize(latent, tmp_path / "s.csv", tmp_path / "s.md")
+    summary = _csv(tmp_path / "s.csv")
+    assert [(r["model"], r["lmbda"]) for r in summary] == [("latent", "0.04"), ("latent", "0.02"),
+                                                          ("latent", "0.01"), ("latent", "0.005")]
+    assert "### latent\n\n| lmbda | bytes |" in (tmp_path / "s.md").read_text()
+
+
+def test_the_tables_import_neither_torch_nor_matplotlib():
+    code = ("import sys, lfcomp.evaluation as e, lfcomp.evaluation.plots, lfcomp.evaluation.report, "
+            "lfcomp.evaluation.summary; [getattr(e, n) for n in e.__all__]; "
+            "print(sorted({'torch', 'matplotlib'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -81,21 +81,22 @@ def test_admm_resumes_with_its_dual_state(monkeypatch, tmp_path):
     import lfcomp.codecs.qdlr.lowrank as lowrank
     from conftest import make_synthetic_lightfield
     from lfcomp.models.camera import initial_camera
-    from lfcomp.config.presets import load_preset
+    from lfcomp.config import load_preset, merge
     from lfcomp.models.scene import SceneModel, make_spec
     from lfcomp.engine.trainer import Resume, request_stop
 
     views = make_synthetic_lightfield(3, 3, 8, 8)
-    cfg = load_preset("smoke")
-    cfg["train"].update(batch_rays=64, eval_views=1, log_every=4)
-    admm = {**cfg["lowrank"], "steps": 24, "z_update_every": 4}
-    spec = make_spec({**cfg["model"], "width": 16, "samples": 6}, (3, 3), (8, 8), 2.0, 6.0, 10.0)
+    cfg = merge(load_preset("smoke"), {"train": {"batch_rays": 64, "eval_views": 1, "log_every": 4},
+                                       "lowrank": {"steps": 24, "z_update_every": 4},
+                                       "model": {"width": 16, "samples": 6}})
+    admm = cfg.lowrank
+    spec = make_spec(cfg.model, (3, 3), (8, 8), 2.0, 6.0, 10.0)
 
     def fresh() -> SceneModel:
         torch.manual_seed(0)
         return SceneModel(spec, initial_camera(8, 8, (-1, 1), 2.0, 6.0), camera_trainable=False)
 
-    straight, _ = lowrank.admm_lowrank(fresh(), views, 4, admm, cfg["train"])
+    straight, _ = lowrank.admm_lowrank(fresh(), views, 4, admm, cfg.train)
     resume = Resume(tmp_path / "lr.resume", every=100, fingerprint="test")
     original = lowrank.relative_residuals
 
@@ -108,10 +109,10 @@ def test_admm_resumes_with_its_dual_state(monkeypatch, tmp_path):
     calls: list[int] = []
     monkeypatch.setattr(lowrank, "relative_residuals", stop_at_step_12)
     with pytest.raises(KeyboardInterrupt):
-        lowrank.admm_lowrank(fresh(), views, 4, admm, cfg["train"], Resume(resume.path, 100, "test"))
+        lowrank.admm_lowrank(fresh(), views, 4, admm, cfg.train, Resume(resume.path, 100, "test"))
     assert torch.load(resume.path, weights_only=True)["step"] == 12
     monkeypatch.setattr(lowrank, "relative_residuals", original)
-    resumed, extras = lowrank.admm_lowrank(fresh(), views, 4, admm, cfg["train"], Resume(resume.path, 100, "test"))
+    resumed, extras = lowrank.admm_lowrank(fresh(), views, 4, admm, cfg.train, Resume(resume.path, 100, "test"))
     assert [r["step"] for r in extras["admm_residuals"]] == [4, 8, 12, 16, 20, 24]
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)

@@ -7,13 +7,15 @@ import pytest
 import torch
 
 from lfcomp.models.camera import LightFieldCamera, initial_camera
-from lfcomp.models.fields import FactorizedLinear, NerfField, positional_encoding
+from lfcomp.config import PRESETS, ModelConfig
+from lfcomp.models.mlp import FactorizedLinear, positional_encoding
+from lfcomp.models.nerf import NerfField
+from lfcomp.models.registry import MODEL_KINDS
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
-from lfcomp.config.presets import MODEL_KINDS, PRESETS
-from lfcomp.models.scene import FIELD_KEYS, SceneModel, grid_offset, make_spec, to_uint8
+from lfcomp.models.scene import SceneModel, grid_offset, make_spec, to_uint8
 
-MODEL = {"kind": "nerf", "depth": 4, "width": 16, "skips": [2], "pos_freqs": 3, "dir_freqs": 1, "samples": 8}
+MODEL = ModelConfig(kind="nerf", depth=4, width=16, skips=(2,), pos_freqs=3, dir_freqs=1, samples=8)
 
 
 def test_initial_camera_maps_disparity_range_onto_depth_range():
@@ -93,7 +95,21 @@ def test_scene_model_renders_any_viewpoint_deterministically():
 
 
 def test_every_model_kind_has_a_field_and_preset_sizes():
-    # presets.MODEL_KINDS is the list the workflow and the reports use (it needs no torch).
-    assert MODEL_KINDS[0] == "nerf" and set(MODEL_KINDS) == set(FIELD_KEYS)
-    for preset in PRESETS.values():
-        assert {preset["model"]["kind"], *preset["variants"]} == set(MODEL_KINDS)
+    # The registry is the list the workflow and the reports use; each kind's module builds its field.
+    assert list(MODEL_KINDS)[0] == "nerf"
+    for name, kind in MODEL_KINDS.items():
+        module = kind.load()
+        assert callable(module.Field) and callable(module.render_rays)
+        for kinds in PRESETS.values():
+            cfg = kinds[name]
+            assert cfg.model.kind == name
+            spec = make_spec(cfg.model, (3, 3), (8, 8), 2.0, 6.0, 10.0)
+            assert set(spec["field"]) == set(kind.field_keys)
+            SceneModel(spec, initial_camera(8, 8, (-1, 1), 2.0, 6.0))  # builds
+    for kinds in PRESETS.values():
+        assert set(kinds) == set(MODEL_KINDS)
+
+
+def test_a_kinds_spec_is_json_native():
+    spec = make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0)
+    assert spec["field"]["skips"] == [2] and isinstance(spec["field"]["skips"], list)

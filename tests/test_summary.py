@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from lfcomp.codecs import registry
+from lfcomp.codecs.registry import QDLR, RateParameter
 from lfcomp.errors import LfcompError
-from lfcomp.evaluation.summary import COLUMNS, summarize
+from lfcomp.evaluation.summary import summarize, summary_columns
+
+COLUMNS = ["scene", "model", "rank", "centroids", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct",
+           "psnr_nerf", "psnr_lowrank", "psnr_distill", "psnr_quantize",
+           "params_nerf", "params_lowrank", "params_distill", "params_quantize",
+           "grid_u", "grid_v", "height", "width", "metrics"]
 
 
 def write_metrics(root: Path, scene: str, rank: int, centroids: int, *, bpp: float, psnr: float,
-                  stages: bool = True, model: str | None = None, **extra) -> Path:
-    """A metrics.json in the old layout ``{scene}/r/n/`` or, with ``model``, the new ``{scene}/{model}/r/n/``."""
-    path = root / "results" / scene / (model or "") / f"r{rank}" / f"n{centroids}" / "metrics.json"
+                  stages: bool = True, model: str = "nerf", **extra) -> Path:
+    """A metrics.json in the workflow layout ``{scene}/{model}/r/n/`` (no ``model_kind`` unless given)."""
+    path = root / "results" / scene / model / f"r{rank}" / f"n{centroids}" / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics = {
         "psnr_rgb": psnr, "psnr_y": psnr + 1.0,
@@ -51,7 +59,7 @@ def test_one_scene_rows_sorted_by_rate(tmp_path):
     summarize(paths, out_csv, out_md)
 
     rows = read_csv(out_csv)
-    assert list(rows[0]) == COLUMNS
+    assert list(rows[0]) == COLUMNS == summary_columns()
     assert [(r["rank"], r["centroids"]) for r in rows] == [("10", "32"), ("10", "256"), ("22", "256")]
     first = rows[0]
     assert first["scene"] == "cotton"
@@ -96,7 +104,7 @@ def test_missing_stages_and_layout_fall_back(tmp_path):
     path.write_text(json.dumps({"psnr_rgb": 25.0, "psnr_y": 26.0, "bytes": 100, "bpp": 0.01}))
     summarize([path], tmp_path / "s.csv", tmp_path / "s.md")
     row = read_csv(tmp_path / "s.csv")[0]
-    assert row["scene"] == tmp_path.name
+    assert row["scene"] == tmp_path.name and row["model"] == "nerf"  # the first kind of the default codec
     assert row["rank"] == "" and row["psnr_nerf"] == "" and row["size_pct"] == ""
     assert "| – | – | 100 | 0.01000 | 25.00 | 26.00 | – | – | – |" in (tmp_path / "s.md").read_text()
 
@@ -127,7 +135,7 @@ def test_bad_metrics_name_the_file(tmp_path, content, problem):
     with pytest.raises(LfcompError) as info:
         summarize([path], tmp_path / "s.csv", tmp_path / "s.md")
     assert info.value.where == str(path)
-    assert problem in info.value.problem
+    assert problem in info.value.problem and "\n" not in str(info.value)
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s.md").exists()
 
 
@@ -156,12 +164,23 @@ def _tables(md: str, heading: str) -> list[str]:
     return [line for line in block.splitlines() if line.startswith("| ")]
 
 
-def test_old_layout_without_model_kind_is_nerf(tmp_path):
+def test_layout_without_model_kind_key_gives_the_model_directory(tmp_path):
     path = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0)
     summarize([path], tmp_path / "s.csv", tmp_path / "s.md")
     row = read_csv(tmp_path / "s.csv")[0]
     assert (row["scene"], row["model"], row["rank"], row["centroids"]) == ("cotton", "nerf", "10", "32")
     assert "### NeRF (qdlr-nerf)" in (tmp_path / "s.md").read_text()
+
+
+def test_the_layout_without_a_model_directory_is_no_longer_read(tmp_path):
+    # results/{scene}/r/n/ (before model kinds): no scene or rate point is taken from the path.
+    path = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0, model="")
+    data = json.loads(path.read_text())
+    del data["rate_point"]
+    path.write_text(json.dumps(data))
+    summarize([path], tmp_path / "s.csv", tmp_path / "s.md")
+    row = read_csv(tmp_path / "s.csv")[0]
+    assert (row["scene"], row["rank"], row["centroids"]) == ("n32", "", "")
 
 
 def test_nerf_and_nelf_at_one_rate_point_get_separate_rows_and_tables(tmp_path):
@@ -218,10 +237,52 @@ def test_means_over_scenes_are_per_model(tmp_path):
     assert nelf[1:] == ["| 40 | 256 | 2 | 346 | 0.30000 | 30.00 | 31.00 |"]
 
 
-def test_same_scene_model_and_rate_point_twice_is_an_error(tmp_path):
+def test_same_scene_codec_and_rate_point_twice_is_an_error(tmp_path):
     nerf = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0, model="nerf", model_kind="nerf")
-    old = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0)  # old layout: nerf as well
-    with pytest.raises(LfcompError, match="same scene, model and rate point") as info:
-        summarize([nerf, old], tmp_path / "s.csv", tmp_path / "s.md")
-    assert info.value.where == str(old)
+    again = write_metrics(tmp_path / "rerun", "elsewhere", 10, 32, bpp=0.05, psnr=30.0)
+    again.write_text(json.dumps({**json.loads(again.read_text()), "scene": "cotton"}))  # the metrics' scene wins
+    with pytest.raises(LfcompError, match=r"same scene, codec and rate point .*\(cotton, qdlr-nerf, r10-n32\)") as info:
+        summarize([nerf, again], tmp_path / "s.csv", tmp_path / "s.md")
+    assert info.value.where == str(again) and "\n" not in str(info.value)
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_anchors_are_left_to_the_report(tmp_path):
+    nerf = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0)
+    hevc = tmp_path / "results" / "cotton" / "hevc444" / "qp32" / "metrics.json"
+    hevc.parent.mkdir(parents=True)
+    hevc.write_text(json.dumps({"psnr_rgb": 30.0, "psnr_y": 31.0, "bytes": 50, "bpp": 0.04, "anchor": "hevc444",
+                                "codec": "hevc", "qp": 32}))
+    with pytest.raises(LfcompError, match="an anchor's metrics .*lfcomp report") as info:
+        summarize([nerf, hevc], tmp_path / "s.csv", tmp_path / "s.md")
+    assert info.value.where == str(hevc)
+    assert not (tmp_path / "s.csv").exists()
+
+
+# A second codec as the registry would have it: no model kinds, one rate parameter, no report stages.
+LATENT = dataclasses.replace(QDLR, name="latent", description="a learned-latent codec (a stand-in)", model_kinds=(),
+                             rate_parameters=(RateParameter("lmbda", "l", float, "rate-distortion trade-off"),),
+                             stages=(), markers={})
+
+
+def test_a_second_registered_codec_gets_its_own_rows_and_table(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.CODECS, "latent", LATENT)
+    nerf = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0, model_kind="nerf")
+    latent = []
+    for lmbda, bpp, psnr in [(0.01, 0.03, 29.0), (0.001, 0.08, 31.0)]:
+        path = tmp_path / "results" / "cotton" / "latent" / f"l{lmbda}" / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"psnr_rgb": psnr, "psnr_y": psnr + 1, "bytes": round(bpp * 9 * 1024 / 8),
+                                    "bpp": bpp, "grid": [3, 3], "size": [32, 32], "codec": "latent",
+                                    "rate_point": {"lmbda": lmbda}}))
+        latent.append(path)
+    summarize([*latent, nerf], tmp_path / "s.csv", tmp_path / "s.md")
+    rows = read_csv(tmp_path / "s.csv")
+    assert list(rows[0]) == COLUMNS[:4] + ["lmbda"] + COLUMNS[4:]
+    assert [(r["model"], r["rank"], r["lmbda"], r["bpp"]) for r in rows] == [
+        ("nerf", "10", "", "0.05"), ("latent", "", "0.01", "0.03"), ("latent", "", "0.001", "0.08")]
+    md = (tmp_path / "s.md").read_text()
+    assert md.index("### NeRF (qdlr-nerf)") < md.index("### latent\n")
+    assert _tables(md, "### latent") == [
+        "| lmbda | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) | params |",
+        "| 0.01 | 35 | 0.03000 | 29.00 | 30.00 | – |", "| 0.001 | 92 | 0.08000 | 31.00 | 32.00 | – |"]

@@ -6,16 +6,14 @@ import torch
 
 from conftest import make_synthetic_lightfield
 from lfcomp.io.lightfield import LightField
-from lfcomp.config.presets import load_preset
+from lfcomp.config import Config, load_preset, merge
 from lfcomp.codecs.qdlr.train import initial_camera_for, train_nerf
 
 
-def tiny_cfg(steps: int = 6, freeze: int = 3) -> dict:
-    cfg = load_preset("smoke")
-    cfg["model"].update(depth=2, width=16, samples=6)
-    cfg["train"].update(steps=steps, batch_rays=64, eval_views=1, log_every=3)
-    cfg["camera"]["freeze_steps"] = freeze
-    return cfg
+def tiny_cfg(steps: int = 6, freeze: int = 3) -> Config:
+    return merge(load_preset("smoke"), {"model": {"depth": 2, "width": 16, "samples": 6},
+                                        "train": {"steps": steps, "batch_rays": 64, "eval_views": 1, "log_every": 3},
+                                        "camera": {"freeze_steps": freeze}})
 
 
 def lightfield(camera: dict | None = None) -> LightField:
@@ -25,9 +23,9 @@ def lightfield(camera: dict | None = None) -> LightField:
 
 def test_camera_initialised_from_metadata_or_config():
     cfg = tiny_cfg()
-    values, origin = initial_camera_for(lightfield({"focal_px": 50.0, "disparity_range": [-1.6, 1.5]}), cfg["camera"])
+    values, origin = initial_camera_for(lightfield({"focal_px": 50.0, "disparity_range": [-1.6, 1.5]}), cfg.camera)
     assert values["focal"] == 50.0 and "metadata" in origin
-    values, origin = initial_camera_for(lightfield(), cfg["camera"])
+    values, origin = initial_camera_for(lightfield(), cfg.camera)
     assert values["focal"] == 1.2 * 8 and "camera.disparity_range" in origin
 
 

@@ -1,80 +1,47 @@
-"""Presets: every hyper-parameter of every stage, in one nested mapping per preset.
+"""Presets: every parameter of every stage, as ``Config`` instances per preset and model kind.
 
 ``paper`` is the paper's setting (§3.1-3.2), ``quick`` is sized for 2 CPU cores (NeRF-org plus one
 rate point of a 9x9 light field at 128x128 in about 5 minutes), ``smoke`` runs the whole chain in
-seconds for tests. Each preset is written for the paper's model kind (``nerf``); its ``variants``
-block holds what changes for the neural light field (``model.kind: nelf``): a larger MLP, bigger
-ray batches and more steps in the same wall time, ranks scaled to its width.
-
-Any value can be overridden from a YAML file or ``--set section.key=value``.
+seconds for tests. Each preset is written for the paper's model kind (``nerf``) and derived for
+the neural light field (``nelf``): a larger MLP, bigger ray batches and more steps in the same wall
+time, ranks scaled to its width. ``resolve_config`` applies a YAML file and ``--set`` options.
 """
 
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lfcomp.config.sections import (CameraConfig, Config, DistillConfig, LowRankConfig, ModelConfig,
+                                    QuantizeConfig, RuntimeConfig, TrainConfig, merge)
 from lfcomp.errors import LfcompError
 
-Config = dict[str, Any]
+__all__ = ["PRESETS", "load_preset", "parse_set_option", "resolve_config"]
 
-# The model kinds (lfcomp/scene.py builds a field for each): the paper's NeRF first.
-MODEL_KINDS = ("nerf", "nelf")
+PAPER_NERF = Config(
+    preset="paper",
+    model=ModelConfig(kind="nerf", depth=8, width=256, skips=(4,), pos_freqs=10, dir_freqs=4, samples=128),
+    camera=CameraConfig(disparity_range=(-2.0, 2.0), near=2.0, far=6.0, trainable=True, lr_scale=0.1,
+                        freeze_steps=1000),
+    train=TrainConfig(steps=300_000, batch_rays=1024, lr=5e-4, lr_final_ratio=0.1, seed=0, log_every=1000,
+                      eval_views="all", chunk_rays=4096, precision="fp32", holdout_views=(), resume_every=5000),
+    lowrank=LowRankConfig(steps=300_000, rho=10.0, z_update_every=100, lr=5e-4, lr_final_ratio=0.1),
+    distill=DistillConfig(steps=200_000, lr=5e-4, lr_final_ratio=0.1),
+    quantize=QuantizeConfig(steps_per_layer=30_000, codebook_steps=30_000, kmeans_iters=20, lr=5e-4,
+                            lr_final_ratio=0.1),
+    runtime=RuntimeConfig(train_minutes=2880, stage_minutes=1440, mem_mb=16000, gpus=1, cpu_minutes=120,
+                          cpu_mem_mb=4000),
+    rate_points=((150, 256), (90, 256), (70, 256), (40, 256), (40, 64), (40, 32)),
+)
+PAPER_NELF = merge(PAPER_NERF, {
+    "model": {"kind": "nelf", "depth": 8, "width": 256, "skips": [4], "pos_freqs": 10},
+    "train": {"batch_rays": 4096, "chunk_rays": 65536},
+}, "preset paper (nelf)")
 
-PAPER: Config = {
-    "model": {
-        "kind": "nerf",
-        "depth": 8,  # hidden layers of the one MLP
-        "width": 256,
-        "skips": [4],  # the input is concatenated again before this hidden layer
-        "pos_freqs": 10,
-        "dir_freqs": 4,
-        "samples": 128,  # stratified samples per ray, linear in inverse depth
-    },
-    "camera": {
-        # Used only where the light field carries no disparity range (e.g. no parameters.cfg).
-        "disparity_range": [-2.0, 2.0],  # pixels per view step, at the ingested resolution
-        "near": 2.0,
-        "far": 6.0,
-        "trainable": True,
-        "lr_scale": 0.1,  # camera learning rate = train.lr * lr_scale
-        "freeze_steps": 1000,  # warm-up with the camera frozen (guards against baseline collapse)
-    },
-    "train": {"steps": 300_000, "batch_rays": 1024, "lr": 5e-4, "lr_final_ratio": 0.1, "seed": 0,
-              "log_every": 1000, "eval_views": "all", "chunk_rays": 4096, "precision": "fp32",
-              "holdout_views": [],  # [[u, v], ...] never trained on, reported apart (view synthesis)
-              "resume_every": 5000},  # steps between resume states of train, lowrank and distill
-    "lowrank": {"steps": 300_000, "rho": 10.0, "z_update_every": 100, "lr": 5e-4, "lr_final_ratio": 0.1},
-    "distill": {"steps": 200_000, "lr": 5e-4, "lr_final_ratio": 0.1},
-    "quantize": {"steps_per_layer": 30_000, "codebook_steps": 30_000, "kmeans_iters": 20, "lr": 5e-4,
-                 "lr_final_ratio": 0.1},
-    "rate_points": [[150, 256], [90, 256], [70, 256], [40, 256], [40, 64], [40, 32]],
-    # Cluster requests (Snakemake resources): the GPU stages get gpus, stage_minutes (train_minutes
-    # for training) and mem_mb; the CPU-only stages (ingest, decompose, encode, evaluate) cpu_minutes
-    # and cpu_mem_mb, so that they do not queue as multi-day, 16 GB jobs.
-    "runtime": {"train_minutes": 2880, "stage_minutes": 1440, "mem_mb": 16000, "gpus": 1,
-                "cpu_minutes": 120, "cpu_mem_mb": 4000},
-    "variants": {"nelf": {
-        "model": {"kind": "nelf", "depth": 8, "width": 256, "skips": [4], "pos_freqs": 10},
-        "train": {"batch_rays": 4096, "chunk_rays": 65536},
-    }},
-}
-
-
-def _derive(base: Config, changes: Config) -> Config:
-    out = copy.deepcopy(base)
-    for section, values in changes.items():
-        if isinstance(values, dict):
-            out[section].update(values)
-        else:
-            out[section] = values
-    return out
-
-
-QUICK: Config = _derive(PAPER, {
+QUICK_NERF = merge(PAPER_NERF, {
     "model": {"depth": 4, "width": 64, "skips": [], "samples": 32},
     "camera": {"freeze_steps": 300},
     "train": {"steps": 2000, "batch_rays": 1024, "lr": 2e-3, "log_every": 100, "eval_views": 9, "resume_every": 500},
@@ -85,18 +52,18 @@ QUICK: Config = _derive(PAPER, {
     "rate_points": [[38, 256], [22, 256], [18, 256], [10, 256], [10, 64], [10, 32]],
     "runtime": {"train_minutes": 30, "stage_minutes": 30, "mem_mb": 4000, "gpus": 1, "cpu_minutes": 15,
                 "cpu_mem_mb": 2000},
-    "variants": {"nelf": {
-        "model": {"kind": "nelf", "depth": 4, "width": 128, "skips": [], "pos_freqs": 10},
-        "train": {"steps": 12000, "batch_rays": 4096, "lr": 2e-3, "log_every": 500, "eval_views": "all",
-                  "chunk_rays": 65536},
-        "lowrank": {"steps": 3000, "z_update_every": 100, "lr": 1e-3},
-        "distill": {"steps": 2500, "lr": 1e-3},
-        "quantize": {"steps_per_layer": 200, "codebook_steps": 400, "lr": 5e-4},
-        "rate_points": [[75, 256], [45, 256], [35, 256], [20, 256], [20, 64], [20, 32]],
-    }},
-})
+}, "preset quick")
+QUICK_NELF = merge(QUICK_NERF, {
+    "model": {"kind": "nelf", "depth": 4, "width": 128, "skips": [], "pos_freqs": 10},
+    "train": {"steps": 12000, "batch_rays": 4096, "lr": 2e-3, "log_every": 500, "eval_views": "all",
+              "chunk_rays": 65536},
+    "lowrank": {"steps": 3000, "z_update_every": 100, "lr": 1e-3},
+    "distill": {"steps": 2500, "lr": 1e-3},
+    "quantize": {"steps_per_layer": 200, "codebook_steps": 400, "lr": 5e-4},
+    "rate_points": [[75, 256], [45, 256], [35, 256], [20, 256], [20, 64], [20, 32]],
+}, "preset quick (nelf)")
 
-SMOKE: Config = _derive(PAPER, {
+SMOKE_NERF = merge(PAPER_NERF, {
     "model": {"depth": 4, "width": 32, "skips": [], "pos_freqs": 6, "dir_freqs": 2, "samples": 16},
     "camera": {"freeze_steps": 10},
     "train": {"steps": 60, "batch_rays": 512, "lr": 5e-3, "log_every": 10, "eval_views": 5, "resume_every": 20},
@@ -106,63 +73,34 @@ SMOKE: Config = _derive(PAPER, {
     "rate_points": [[8, 16], [4, 16], [4, 8]],
     "runtime": {"train_minutes": 10, "stage_minutes": 10, "mem_mb": 2000, "gpus": 1, "cpu_minutes": 10,
                 "cpu_mem_mb": 1000},
-    "variants": {"nelf": {
-        "model": {"kind": "nelf", "depth": 4, "width": 32, "skips": [], "pos_freqs": 6},
-        "train": {"steps": 200, "batch_rays": 1024, "chunk_rays": 65536},
-        "lowrank": {"steps": 100},
-        "distill": {"steps": 60},
-    }},
-})
+}, "preset smoke")
+SMOKE_NELF = merge(SMOKE_NERF, {
+    "model": {"kind": "nelf", "depth": 4, "width": 32, "skips": [], "pos_freqs": 6},
+    "train": {"steps": 200, "batch_rays": 1024, "chunk_rays": 65536},
+    "lowrank": {"steps": 100},
+    "distill": {"steps": 60},
+}, "preset smoke (nelf)")
 
-PRESETS: dict[str, Config] = {"paper": PAPER, "quick": QUICK, "smoke": SMOKE}
+# preset → model kind → Config (the first kind of each preset is its default).
+PRESETS: dict[str, dict[str, Config]] = {
+    name: {cfg.model.kind: replace(cfg, preset=name) for cfg in configs}
+    for name, configs in (("paper", (PAPER_NERF, PAPER_NELF)), ("quick", (QUICK_NERF, QUICK_NELF)),
+                          ("smoke", (SMOKE_NERF, SMOKE_NELF)))
+}
 
 
-def load_preset(name: str) -> Config:
-    """Return a deep copy of the named preset."""
+def load_preset(name: str, kind: str | None = None, where: str = "model.kind") -> Config:
+    """The named preset as written for ``kind`` (default: the preset's first kind, nerf)."""
     if name not in PRESETS:
         raise LfcompError("--preset", f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
-    cfg = copy.deepcopy(PRESETS[name])
-    cfg["preset"] = name
-    return cfg
+    kinds = PRESETS[name]
+    kind = kind or next(iter(kinds))
+    if kind not in kinds:
+        raise LfcompError(where, f"unknown model kind {kind!r} (choose from {', '.join(kinds)})")
+    return kinds[kind]
 
 
-def apply_overrides(cfg: Config, overrides: Config, where: str = "--set") -> Config:
-    """Merge ``{section: {key: value}}`` into ``cfg``; unknown sections or keys are errors."""
-    out = copy.deepcopy(cfg)
-    for section, values in overrides.items():
-        if section not in out or section == "variants":
-            raise LfcompError(where, f"unknown config section {section!r}")
-        if isinstance(out[section], dict):
-            if not isinstance(values, dict):
-                raise LfcompError(where, f"section {section!r} must be a mapping")
-            for key, value in values.items():
-                if key not in out[section]:
-                    known = ", ".join(sorted(out[section]))
-                    raise LfcompError(where, f"unknown key {section}.{key} (known: {known})")
-                out[section][key] = value
-        else:
-            out[section] = values
-    return out
-
-
-def with_kind(cfg: Config, kind: str, where: str = "model.kind") -> Config:
-    """The preset as written for ``kind``: its variant block applied on top, if any."""
-    variants = cfg.get("variants", {})
-    if kind == cfg["model"]["kind"]:
-        return cfg
-    if kind not in variants:
-        raise LfcompError(where, f"unknown model kind {kind!r} (choose from {cfg['model']['kind']}, "
-                                 f"{', '.join(variants)})")
-    out = copy.deepcopy(cfg)
-    for section, values in variants[kind].items():
-        if isinstance(values, dict):
-            out[section].update(values)
-        else:
-            out[section] = values
-    return out
-
-
-def parse_set_option(text: str) -> Config:
+def parse_set_option(text: str) -> dict[str, Any]:
     """Parse ``section.key=value`` (value as YAML) into ``{section: {key: value}}``."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise LfcompError("--set", f"expected section.key=value, got {text!r}")
@@ -175,6 +113,18 @@ def parse_set_option(text: str) -> Config:
     return {section: {key: value}}
 
 
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise LfcompError(path, f"cannot read config file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise LfcompError(path, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise LfcompError(path, "config file must be a mapping of sections")
+    return data
+
+
 def resolve_config(preset: str = "quick", config_file: str | Path | None = None,
                    sets: list[str] | None = None, kind: str | None = None) -> Config:
     """Preset (for the model kind), then the YAML file's overrides, then each ``--set`` in order.
@@ -182,31 +132,16 @@ def resolve_config(preset: str = "quick", config_file: str | Path | None = None,
     The kind is ``kind`` when given (later stages take it from their input checkpoint), else the
     last ``model.kind`` among the overrides, else the preset's.
     """
-    overrides: list[tuple[Config, str]] = []
+    overrides: list[tuple[dict[str, Any], str]] = []
     if config_file is not None:
-        path = Path(config_file)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise LfcompError(path, f"cannot read config file: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise LfcompError(path, f"not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise LfcompError(path, "config file must be a mapping of sections")
-        overrides.append((data, str(path)))
+        overrides.append((_read_config_file(Path(config_file)), str(config_file)))
     overrides += [(parse_set_option(text), "--set") for text in sets or []]
-    cfg = load_preset(preset)
     if kind is None:
         kinds = [o["model"]["kind"] for o, _ in overrides if isinstance(o.get("model"), dict) and "kind" in o["model"]]
-        kind = kinds[-1] if kinds else cfg["model"]["kind"]
-    cfg = with_kind(cfg, kind)
+        kind = kinds[-1] if kinds else None
+    cfg = load_preset(preset, kind)
     for data, where in overrides:
-        cfg = apply_overrides(cfg, data, where)
-    cfg["model"]["kind"] = kind
-    cfg.pop("variants", None)
+        cfg = merge(cfg, data, where)
+    if kind is not None and cfg.model.kind != kind:
+        cfg = merge(cfg, {"model": {"kind": kind}}, "model.kind")
     return cfg
-
-
-def preset_for(name: str, kind: str = "nerf") -> Config:
-    """A preset as it applies to one model kind (e.g. its rate points), without overrides."""
-    return resolve_config(name, kind=kind)

@@ -1,19 +1,22 @@
 """Figures (PNG and SVG, matplotlib Agg) and the free-viewpoint clip.
 
 * ``plot_rd``: rate-distortion curves of every codec for one scene (RGB and Y PSNR against bpp,
-  log rate axis, the BD range's upper end marked); each neural codec (``qdlr-nerf``,
-  ``qdlr-nelf``) a solid curve with its own marker, the anchors dashed (``rd_style``).
+  log rate axis, the BD range's upper end marked); each registered codec (``qdlr-nerf``,
+  ``qdlr-nelf``) a solid curve with its marker from the registry (``Codec.markers``), the
+  anchors dashed (``rd_style``).
 * ``plot_view_psnr``: PSNR of every view as a U×V heat map per codec (one colour scale) and
   along the PVS scan order (the paper's Figure 3).
 * ``plot_error_maps``: per codec, the absolute error averaged over all views and colour
   channels (the paper's Figure 2), with its PSNR and bpp.
-* ``make_figures``: all of them for every scene, from metrics.json files (``lfcomp plots``);
+* ``make_figures``: all of them for every scene, from metrics.json files (``lfcomp plots``, read
+  by ``lfcomp.evaluation.results``);
   the view and error figures compare the codecs at similar bpp (``similar_rate_points``). Each
   scene gets one file per figure holding every codec (both neural kinds side by side), named by
   the scene alone, so codecs sharing a scene and rate point never overwrite each other's.
 * ``write_clip``: frames (K, H, W, 3) uint8 as an animated GIF (Pillow) or an MP4 (PyAV, H.264).
 
-Every output is written atomically (``lfcomp.artifacts.atomic_output``).
+Every output is written atomically (``lfcomp.artifacts.atomic_output``). matplotlib is imported
+by the plotting functions only.
 """
 
 from __future__ import annotations
@@ -26,10 +29,17 @@ import numpy as np
 
 from lfcomp.anchors.pvs import SCANS, scan_order
 from lfcomp.artifacts import atomic_output
-from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE
+from lfcomp.codecs.registry import parse_label
 from lfcomp.errors import LfcompError
+from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE
+from lfcomp.evaluation.report import DEFAULT_ANCHORS
+from lfcomp.evaluation.results import HEVC, RatePoint, load_points
+
+__all__ = ["make_figures", "mean_error_map", "plot_error_maps", "plot_rd", "plot_view_psnr", "rd_style", "save_figure",
+           "similar_rate_points", "write_clip"]
 
 FORMATS = ("png", "svg")
+DEFAULT_MARKER = "^"  # a registered codec's curve where the registry gives it no marker
 
 
 def _pyplot():
@@ -63,30 +73,30 @@ def _metadata(fmt: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- RD curves
 
-_NEURAL_MARKERS = {"qdlr-nerf": "o", "qdlr-nelf": "s"}
-
-
 def rd_style(codec: str, index: int = 0) -> dict[str, Any]:
-    """Line style of a codec's RD curve: the ``index``-th colour of the cycle; the neural codecs
-    solid and thicker, one marker per kind (nerf ●, nelf ■, others ▲), the anchors dashed."""
+    """Line style of a codec's RD curve: the ``index``-th colour of the cycle; the registered codecs
+    solid and thicker, with the registry's marker for the label (``Codec.markers``: nerf ●, nelf ■;
+    else ▲), the anchors dashed."""
     style: dict[str, Any] = {"color": f"C{index % 10}", "label": codec}
-    if codec.startswith("qdlr-"):
-        return {**style, "linestyle": "-", "linewidth": 1.8, "marker": _NEURAL_MARKERS.get(codec, "^"),
-                "markersize": 5}
+    registered = parse_label(codec)
+    if registered is not None:
+        marker = registered[0].markers.get(codec, DEFAULT_MARKER)
+        return {**style, "linestyle": "-", "linewidth": 1.8, "marker": marker, "markersize": 5}
     return {**style, "linestyle": "--", "linewidth": 1.0, "marker": ".", "markersize": 6}
 
 
-def plot_rd(points: list[dict[str, Any]], stem: str | Path, title: str | None = None,
+def plot_rd(points: list[RatePoint], stem: str | Path, title: str | None = None,
             rate_range: tuple[float, float] = DEFAULT_RATE_RANGE) -> list[Path]:
-    """RD curves of ``points`` (dicts with codec, bpp, psnr_rgb, psnr_y: rows of rd.csv) for one scene."""
+    """RD curves of ``points`` (the rate points of one scene), one per codec, in the order given."""
     if not points:
         raise LfcompError(stem, "no rate points to plot")
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    codecs = list(dict.fromkeys(p["codec"] for p in points))
+    codecs = list(dict.fromkeys(p.codec for p in points))
     for ax, key, label in zip(axes, ("psnr_rgb", "psnr_y"), ("PSNR RGB (dB)", "PSNR Y (dB)")):
         for codec in codecs:
-            curve = sorted((p["bpp"], p[key]) for p in points if p["codec"] == codec and p[key] is not None)
+            curve = sorted((p.bpp, getattr(p, key)) for p in points
+                           if p.codec == codec and getattr(p, key) is not None)
             if curve:
                 x, y = zip(*curve)
                 ax.plot(x, y, **rd_style(codec, codecs.index(codec)))
@@ -185,29 +195,28 @@ def plot_error_maps(reference: np.ndarray, decoded: dict[str, np.ndarray], stem:
 # --------------------------------------------------------------------------- all figures
 
 
-def similar_rate_points(points: list[dict[str, Any]], reference_codec: str,
-                        target_bpp: float | None = None) -> dict[str, dict[str, Any]]:
+def similar_rate_points(points: list[RatePoint], reference_codec: str,
+                        target_bpp: float | None = None) -> dict[str, RatePoint]:
     """For one scene: the reference codec's rate point nearest ``target_bpp`` (default: its median
     bpp), and for every other codec its point nearest that bpp (on a log scale)."""
-    reference = sorted((p for p in points if p["codec"] == reference_codec), key=lambda p: p["bpp"])
+    reference = sorted((p for p in points if p.codec == reference_codec), key=lambda p: p.bpp)
     if not reference:
         raise LfcompError(reference_codec, "no rate points of the reference codec for this scene")
-    target = target_bpp if target_bpp is not None else reference[(len(reference) - 1) // 2]["bpp"]
+    target = target_bpp if target_bpp is not None else reference[(len(reference) - 1) // 2].bpp
 
-    def nearest(candidates: list[dict[str, Any]], bpp: float) -> dict[str, Any]:
-        return min(candidates, key=lambda p: abs(math.log(p["bpp"] / bpp)) if p["bpp"] > 0 else math.inf)
+    def nearest(candidates: list[RatePoint], bpp: float) -> RatePoint:
+        return min(candidates, key=lambda p: abs(math.log(p.bpp / bpp)) if p.bpp > 0 else math.inf)
 
     chosen = {reference_codec: nearest(reference, target)}
-    for codec in dict.fromkeys(p["codec"] for p in points):
+    for codec in dict.fromkeys(p.codec for p in points):
         if codec != reference_codec:
-            chosen[codec] = nearest([p for p in points if p["codec"] == codec], chosen[reference_codec]["bpp"])
+            chosen[codec] = nearest([p for p in points if p.codec == codec], chosen[reference_codec].bpp)
     return chosen
 
 
-def _point_title(point: dict[str, Any]) -> str:
-    psnr = point["psnr_rgb"]
-    return f"{point['codec']} {point['rate_point']}\n{psnr:.2f} dB, {point['bpp']:.4f} bpp" if psnr is not None \
-        else f"{point['codec']} {point['rate_point']}\nlossless, {point['bpp']:.4f} bpp"
+def _point_title(point: RatePoint) -> str:
+    quality = "lossless" if point.psnr_rgb is None else f"{point.psnr_rgb:.2f} dB"
+    return f"{point.codec} {point.rate_point}\n{quality}, {point.bpp:.4f} bpp"
 
 
 def _resolve(path_text: str | None, metrics_path: Path, what: str) -> Path:
@@ -228,43 +237,43 @@ def make_figures(metrics_paths: list[str | Path], outdir: str | Path, reference_
                  rate_range: tuple[float, float] = DEFAULT_RATE_RANGE, error_maps: bool = True) -> list[Path]:
     """Per scene: ``rd_{scene}``, ``view_psnr_{scene}`` and ``error_maps_{scene}`` (.png and .svg) in ``outdir``.
 
-    ``reference_codec`` (default: ``qdlr-nerf``, else another neural codec such as ``qdlr-nelf``,
-    else ``hevc444``, else the first codec) picks the rate point the others are matched to; the
-    per-view figure shows it and ``view_codecs`` (default: the other neural codecs and the HEVC
-    anchors), the error maps show every codec.
+    ``reference_codec`` (default: the first registered codec in registry order, ``qdlr-nerf``,
+    else the first default anchor, ``hevc444``, else the first codec) picks the rate point the
+    others are matched to; the per-view figure shows it and ``view_codecs`` (default: the other
+    registered codecs and the HEVC anchors), the error maps show every codec.
     """
     from lfcomp.io.lightfield import read_lightfield
-    from lfcomp.evaluation.report import NEURAL, load_points
 
     points = load_points(list(metrics_paths))
     out = Path(outdir)
     plans = []
-    for scene in dict.fromkeys(p["scene"] for p in points):  # check every input before drawing anything
-        scene_points = [p for p in points if p["scene"] == scene]
-        codecs = list(dict.fromkeys(p["codec"] for p in scene_points))
-        neural = sorted((c for c in codecs if c.startswith("qdlr-")), key=lambda c: c != NEURAL)
-        ref_codec = reference_codec or next((c for c in (*neural, "hevc444") if c in codecs), codecs[0])
+    for scene in dict.fromkeys(p.scene for p in points):  # check every input before drawing anything
+        scene_points = [p for p in points if p.scene == scene]  # codecs in table order: anchors, then ours
+        codecs = list(dict.fromkeys(p.codec for p in scene_points))
+        registered = list(dict.fromkeys(p.codec for p in scene_points if p.entry is not None))
+        hevc = [p.codec for p in scene_points if p.entry is None and p.codec.startswith(HEVC)]
+        ref_codec = reference_codec or next((c for c in (*registered, DEFAULT_ANCHORS[0]) if c in codecs), codecs[0])
         if ref_codec not in codecs:
             raise LfcompError(ref_codec, f"no rate points of this codec for scene {scene}")
         chosen = similar_rate_points(scene_points, ref_codec, target_bpp)
-        default_views = neural + [c for c in codecs if c.startswith("hevc")]
+        default_views = list(dict.fromkeys(registered + hevc))
         compare = [ref_codec] + [c for c in (view_codecs or default_views) if c in chosen and c != ref_codec]
-        views = {c: chosen[c]["_metrics"].get("psnr_rgb_views") for c in compare}
+        views = {c: chosen[c].metrics.get("psnr_rgb_views") for c in compare}
         missing = [c for c, v in views.items() if v is None]
         if missing:
-            raise LfcompError(chosen[missing[0]]["metrics"], "has no per-view PSNR ('psnr_rgb_views')")
+            raise LfcompError(chosen[missing[0]].path, "has no per-view PSNR ('psnr_rgb_views')")
         files = {}
         if error_maps:
-            ref_metrics = Path(chosen[ref_codec]["metrics"])
-            files["reference"] = _resolve(chosen[ref_codec]["_metrics"].get("reference"), ref_metrics, "reference")
+            ref_point = chosen[ref_codec]
+            files["reference"] = _resolve(ref_point.metrics.get("reference"), ref_point.path, "reference")
             for codec, point in chosen.items():
-                files[codec] = _resolve(point["_metrics"].get("decoded"), Path(point["metrics"]), "decoded")
+                files[codec] = _resolve(point.metrics.get("decoded"), point.path, "decoded")
         plans.append((scene, scene_points, chosen, compare, views, files))
 
     written: list[Path] = []
     for scene, scene_points, chosen, compare, views, files in plans:
         titles = {codec: _point_title(point) for codec, point in chosen.items()}
-        scan = next((chosen[c]["scan"] for c in compare if chosen[c].get("scan")), "serpentine")
+        scan = next((chosen[c].scan for c in compare if chosen[c].scan), "serpentine")
         written += plot_rd(scene_points, out / f"rd_{scene}", title=scene, rate_range=rate_range)
         written += plot_view_psnr(views, out / f"view_psnr_{scene}", scan=scan, titles=titles,
                                   title=f"{scene}: PSNR per view at similar bpp")

@@ -3,144 +3,76 @@
 ``build_report(metrics_paths, outdir)`` writes
 
 * ``rd.csv``: one row per scene × codec × rate point (bytes, bits, bpp, PSNR RGB and Y, encode
-  and decode seconds where known);
+  and decode seconds where known), with the anchors' ``qp`` and the registered codecs' rate
+  parameters (QDLR: rank, centroids) as columns;
 * ``bd_psnr.csv`` and ``bd_psnr.md`` (like the paper's Table 1): BD-PSNR and BD-rate of every
   codec against each HEVC anchor, per scene and averaged over scenes, with the VCEG-M33 cubic
   fit as the primary figure and pchip beside it, over the overlap of the curves inside
   (0, 0.2] bpp (``lfcomp.evaluation.bd``). Where a value cannot be computed (a single rate point, curves
   that do not overlap, …) the row says why instead of giving a number;
 * ``stages.csv`` and ``stages.md`` (like Table 2): PSNR and model size (% of NeRF-org) after
-  each stage of the neural codec, per scene and averaged over scenes, per rate point.
+  each report stage of the codecs that have them (``Codec.report_stages()``), per scene and
+  averaged over scenes, per rate point.
 
-A metrics.json is an anchor's (``lfcomp anchor``: it has ``anchor``, e.g. ``hevc444``) or the
-neural codec's (``lfcomp evaluate --model``: it has ``rate_point``; its codec is ``qdlr-<kind>``
-after its ``model_kind``: ``qdlr-nerf``, the paper's, or ``qdlr-nelf``). Each neural kind is a
-codec of its own: its own RD curve, BD rows against each anchor and stage table (NeLF-org, … for
-nelf). The scene is the metrics' ``scene`` key, else taken from the workflow's layout:
-``results/{scene}/{anchor}/qp{qp}/``, ``results/{scene}/{model}/r{rank}/n{centroids}/`` or the
-older ``results/{scene}/r{rank}/n{centroids}/``.
+Every codec label (``qdlr-nerf``, the paper's, ``qdlr-nelf``, any other registered codec) and
+every anchor (``hevc444``) is a codec of its own: its own RD curve, BD rows against each anchor and
+stage table. The metrics are read by ``lfcomp.evaluation.results``.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 from typing import Any
 
-from lfcomp.artifacts import atomic_output
+from lfcomp.codecs import registry
 from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
-from lfcomp.errors import LfcompError
-from lfcomp.evaluation.metrics import read_metrics
-from lfcomp.evaluation.summary import STAGES, codec_label, neural_layout, stage_titles
+from lfcomp.evaluation.results import ANCHOR_RATE, RatePoint, codec_rank, load_points, rate_names
+from lfcomp.evaluation.tables import MISSING, fmt, markdown_table, write_csv, write_text
 
-NEURAL = codec_label("nerf")
+__all__ = ["BD_COLUMNS", "DEFAULT_ANCHORS", "bd_markdown", "bd_rows", "build_report", "describe_rate", "rd_columns",
+           "rd_row", "stage_columns", "stage_rows", "stages_markdown"]
+
 DEFAULT_ANCHORS = ("hevc444", "hevc420")
 DISTORTIONS = ("psnr_rgb", "psnr_y")
 
-RD_COLUMNS = ["scene", "codec", "rate_point", "qp", "rank", "centroids", "bytes", "bits", "bpp", "psnr_rgb",
-              "psnr_y", "encode_seconds", "decode_seconds", "scan", "metrics"]
 BD_COLUMNS = ["scene", "anchor", "codec", "distortion",
               *(f"bd_{m}_{f}" for m in ("psnr", "rate") for f in METHODS),
               "bpp_low", "bpp_high", "anchor_points", "test_points", "scenes", "note"]
-STAGE_COLUMNS = ["scene", "codec", "rank", "centroids", "stage", "title", "psnr_rgb", "params", "size_percent",
-                 "scenes"]
 _SHORT = {"few_points": "n/c: too few points", "no_overlap": "no overlap", "outside_range": "outside range",
           "bad_rate": "n/c: bad rate", "missing": "no anchor"}
 
 
-# --------------------------------------------------------------------------- reading
+def rd_columns() -> list[str]:
+    """The columns of rd.csv: the anchors' QP and every registered codec's rate parameters."""
+    rates = list(dict.fromkeys([ANCHOR_RATE, *rate_names()]))
+    return ["scene", "codec", "rate_point", *rates, "bytes", "bits", "bpp", "psnr_rgb", "psnr_y", "encode_seconds",
+            "decode_seconds", "scan", "metrics"]
 
 
-def codec_of(metrics: dict[str, Any], path: Path) -> str:
-    """The codec label of a metrics.json: the anchor's label, or ``qdlr-nerf`` for the neural codec
-    (``qdlr-<kind>`` for a model kind other than nerf, e.g. ``qdlr-nelf``)."""
-    if metrics.get("anchor"):
-        return str(metrics["anchor"])
-    layout = neural_layout(path)
-    if "rate_point" in metrics or "model_kind" in metrics or layout:
-        return codec_label(metrics.get("model_kind") or (layout and layout[1]) or "nerf")
-    raise LfcompError(path, "cannot tell which codec wrote these metrics (no 'anchor' or 'rate_point' key)")
+def stage_columns() -> list[str]:
+    """The columns of stages.csv: the rate parameters of the codecs with report stages."""
+    staged = [codec for codec in registry.CODECS.values() if codec.report_stages()]
+    return ["scene", "codec", *rate_names(staged), "stage", "title", "psnr_rgb", "params", "size_percent", "scenes"]
 
 
-def scene_of(metrics: dict[str, Any], path: Path) -> str:
-    """The scene: the ``scene`` key, else from the layout: ``{scene}/{model}/r{rank}/n{centroids}/``
-    (or the older ``{scene}/r{rank}/n{centroids}/``) for the neural codec, ``{scene}/{anchor}/qp{qp}/``
-    (the directory three levels up) otherwise."""
-    if metrics.get("scene"):
-        return str(metrics["scene"])
-    layout = neural_layout(path)
-    if layout and layout[0] is not None:
-        return layout[0]
-    parts = path.parent.parts
-    return parts[-3] if len(parts) >= 3 else path.parent.name
+def rd_row(point: RatePoint) -> dict[str, Any]:
+    """A row of rd.csv."""
+    return {"scene": point.scene, "codec": point.codec, "rate_point": point.rate_point, **point.rate,
+            "bytes": point.bytes, "bits": point.bits, "bpp": point.bpp, "psnr_rgb": point.psnr_rgb,
+            "psnr_y": point.psnr_y, "encode_seconds": point.encode_seconds, "decode_seconds": point.decode_seconds,
+            "scan": point.scan, "metrics": str(point.path)}
 
 
-def load_point(path: str | Path) -> dict[str, Any]:
-    """One rate point (a row of rd.csv) from a metrics.json, keeping the metrics under ``_metrics``."""
-    path = Path(path)
-    metrics = read_metrics(path)
-    missing = [key for key in ("psnr_rgb", "psnr_y", "bytes", "bpp") if key not in metrics]
-    if missing:
-        raise LfcompError(path, f"metrics lack {', '.join(missing)} (not a coded rate point?)")
-    codec = codec_of(metrics, path)
-    rate_point = metrics.get("rate_point") or {}
-    rank, centroids, qp = rate_point.get("rank"), rate_point.get("centroids"), metrics.get("qp")
-    layout = neural_layout(path)
-    if codec.startswith("qdlr-") and (rank is None or centroids is None) and layout:
-        rank, centroids = layout[2], layout[3]
-    if qp is not None:
-        label = f"qp{qp}"
-    elif rank is not None or centroids is not None:
-        label = f"r{rank}-n{centroids}"
-    else:
-        label = path.parent.name
-    return {
-        "scene": scene_of(metrics, path), "codec": codec, "rate_point": label, "qp": qp, "rank": rank,
-        "centroids": centroids, "bytes": metrics["bytes"], "bits": metrics.get("bits", 8 * metrics["bytes"]),
-        "bpp": metrics["bpp"], "psnr_rgb": metrics["psnr_rgb"], "psnr_y": metrics["psnr_y"],
-        "encode_seconds": metrics.get("encode_seconds"), "decode_seconds": metrics.get("decode_seconds"),
-        "scan": metrics.get("scan"), "metrics": str(path), "_metrics": metrics,
-    }
+# --------------------------------------------------------------------------- Table 1
 
 
-def load_points(paths: list[str | Path]) -> list[dict[str, Any]]:
-    """Every rate point, sorted by scene, codec and bpp; the same point twice is an error."""
-    if not paths:
-        raise LfcompError("report", "no metrics.json given")
-    points = [load_point(p) for p in paths]
-    seen: dict[tuple, str] = {}
-    for point in points:
-        key = (point["scene"], point["codec"], point["rate_point"])
-        if key in seen:
-            raise LfcompError(point["metrics"], f"same scene, codec and rate point as {seen[key]} "
-                                                f"({key[0]}, {key[1]}, {key[2]})")
-        seen[key] = point["metrics"]
-    return sorted(points, key=lambda p: (p["scene"], _codec_rank(p["codec"]), p["codec"], p["bpp"]))
-
-
-def _codec_rank(codec: str) -> int:
-    """Table order: HEVC anchors, other anchors, then the neural codecs last (as in Table 1):
-    qdlr-nerf, then the other kinds."""
-    if codec.startswith("qdlr-"):
-        return 2 if codec == NEURAL else 3
-    return 0 if codec.startswith("hevc") else 1
-
-
-def _kind(codec: str) -> str:
-    """The model kind of a neural codec label (``qdlr-nelf`` → ``nelf``)."""
-    return codec.removeprefix("qdlr-")
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def bd_rows(points: list[dict[str, Any]], anchors: tuple[str, ...] = DEFAULT_ANCHORS,
+def bd_rows(points: list[RatePoint], anchors: tuple[str, ...] = DEFAULT_ANCHORS,
             rate_range: tuple[float, float] = DEFAULT_RATE_RANGE,
             distortions: tuple[str, ...] = DISTORTIONS) -> list[dict[str, Any]]:
     """Rows of bd_psnr.csv: every codec against every anchor, per scene, then the average over scenes."""
-    scenes = list(dict.fromkeys(p["scene"] for p in points))
-    codecs = sorted({p["codec"] for p in points}, key=lambda c: (_codec_rank(c), c))
+    scenes = list(dict.fromkeys(p.scene for p in points))
+    ranks = {p.codec: codec_rank(p) for p in points}
+    codecs = sorted(ranks, key=ranks.__getitem__)
     rows: list[dict[str, Any]] = []
     for anchor in anchors:
         for distortion in distortions:
@@ -154,17 +86,18 @@ def bd_rows(points: list[dict[str, Any]], anchors: tuple[str, ...] = DEFAULT_ANC
     return rows
 
 
-def _curve(points: list[dict[str, Any]], scene: str, codec: str, distortion: str) -> tuple[list, list]:
-    chosen = [p for p in points if p["scene"] == scene and p["codec"] == codec and p[distortion] is not None]
-    return [p["bpp"] for p in chosen], [p[distortion] for p in chosen]
+def _curve(points: list[RatePoint], scene: str, codec: str, distortion: str) -> tuple[list, list]:
+    chosen = [p for p in points if p.scene == scene and p.codec == codec and getattr(p, distortion) is not None]
+    return [p.bpp for p in chosen], [getattr(p, distortion) for p in chosen]
 
 
 _METRIC_NAMES = {"psnr": "BD-PSNR", "rate": "BD-rate"}
 
 
-def _bd_row(points, scene, anchor, codec, distortion, rate_range) -> dict[str, Any] | None:
+def _bd_row(points: list[RatePoint], scene: str, anchor: str, codec: str, distortion: str,
+            rate_range: tuple[float, float]) -> dict[str, Any] | None:
     rate_t, psnr_t = _curve(points, scene, codec, distortion)
-    if not any(p["scene"] == scene and p["codec"] == codec for p in points):
+    if not any(p.scene == scene and p.codec == codec for p in points):
         return None  # this codec did not run on this scene
     rate_a, psnr_a = _curve(points, scene, anchor, distortion)
     row: dict[str, Any] = {"scene": scene, "anchor": anchor, "codec": codec, "distortion": distortion,
@@ -225,50 +158,6 @@ def _average_row(rows: list[dict[str, Any]], anchor: str, codec: str, distortion
     return average
 
 
-def stage_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of stages.csv: PSNR, parameters and size (% of the -org model) after each stage of each
-    neural codec, per scene and rate point, then per codec and rate point averaged over scenes
-    (scene = ``average``). The titles are the kind's: NeRF-org … QDLR-NeRF, NeLF-org … QDLR-NeLF."""
-    per_scene: list[dict[str, Any]] = []
-    for point in points:
-        stages = point["_metrics"].get("stages")
-        if not point["codec"].startswith("qdlr-") or not stages:
-            continue
-        titles = stage_titles(_kind(point["codec"]))
-        for stage in STAGES:
-            report = stages.get(stage) or {}
-            size = report.get("size_percent")
-            if size is None and stage == "nerf" and report:
-                size = 100.0
-            per_scene.append({"scene": point["scene"], "codec": point["codec"], "rank": point["rank"],
-                              "centroids": point["centroids"],
-                              "stage": stage, "title": titles[stage], "psnr_rgb": report.get("psnr_rgb"),
-                              "params": report.get("params"), "size_percent": size, "scenes": 1})
-    averages = []
-    keys = list(dict.fromkeys((r["codec"], r["rank"], r["centroids"]) for r in per_scene))
-    for codec, rank, centroids in keys:
-        titles = stage_titles(_kind(codec))
-        for stage in STAGES:
-            group = [r for r in per_scene if (r["codec"], r["rank"], r["centroids"], r["stage"])
-                     == (codec, rank, centroids, stage)]
-            row = {"scene": "average", "codec": codec, "rank": rank, "centroids": centroids, "stage": stage,
-                   "title": titles[stage]}
-            for key in ("psnr_rgb", "params", "size_percent"):
-                values = [r[key] for r in group if r[key] is not None]
-                row[key] = round(sum(values) / len(values), 4) if values else None
-            row["scenes"] = sum(1 for r in group if r["psnr_rgb"] is not None)
-            averages.append(row)
-    return per_scene + averages
-
-
-def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}{suffix}"
-    return f"{value}{suffix}"
-
-
 def _cell(row: dict[str, Any], metric: str) -> tuple[str, float | None]:
     """'primary (pchip)' text of a BD cell and its primary value; the reason where there is none."""
     cubic, pchip = row[f"bd_{metric}_cubic"], row[f"bd_{metric}_pchip"]
@@ -278,8 +167,8 @@ def _cell(row: dict[str, Any], metric: str) -> tuple[str, float | None]:
                      if c in codes), "n/c")
         return text, None
     digits = 2 if metric == "psnr" else 1
-    main = _fmt(cubic, digits) if cubic is not None else "n/c"
-    return f"{main} ({_fmt(pchip, digits)})", cubic
+    main = fmt(cubic, digits) if cubic is not None else "n/c"
+    return f"{main} ({fmt(pchip, digits)})", cubic
 
 
 def bd_markdown(rows: list[dict[str, Any]], rate_range: tuple[float, float] = DEFAULT_RATE_RANGE,
@@ -307,14 +196,14 @@ def bd_markdown(rows: list[dict[str, Any]], rate_range: tuple[float, float] = DE
 def _bd_table(rows: list[dict[str, Any]], metric: str, better) -> list[str]:
     codecs = list(dict.fromkeys(r["codec"] for r in rows))
     scenes = list(dict.fromkeys(r["scene"] for r in rows if r["scene"] != "average")) + ["average"]
-    lines = ["| LFs | " + " | ".join(codecs) + " |", "|---|" + "---:|" * len(codecs)]
+    table: list[list[str]] = []
     notes: list[str] = []
     for scene in scenes:
         cells: list[str] = []
         values: list[float | None] = []
         for codec in codecs:
             row = next((r for r in rows if r["scene"] == scene and r["codec"] == codec), None)
-            text, value = ("–", None) if row is None else _cell(row, metric)
+            text, value = (MISSING, None) if row is None else _cell(row, metric)
             cells.append(text)
             values.append(value)
             if row is not None and row["_notes"].get(metric):
@@ -323,15 +212,48 @@ def _bd_table(rows: list[dict[str, Any]], metric: str, better) -> list[str]:
         if len(present) > 1:
             best = better(present)
             cells = [f"**{c}**" if v == best else c for c, v in zip(cells, values)]
-        lines.append(f"| {'Average' if scene == 'average' else scene} | " + " | ".join(cells) + " |")
-    lines.append("")
+        table.append(["Average" if scene == "average" else scene, *cells])
+    lines = markdown_table(["LFs", *codecs], table, "l" + "r" * len(codecs)) + [""]
     if notes:
         lines += ["Notes:", ""] + [f"- {n}" for n in dict.fromkeys(notes)] + [""]
     return lines
 
 
+# --------------------------------------------------------------------------- Table 2
+
+
+def stage_rows(points: list[RatePoint]) -> list[dict[str, Any]]:
+    """Rows of stages.csv: PSNR, parameters and size (% of the first stage's model) after each report
+    stage of each codec, per scene and rate point, then per codec and rate point averaged over scenes
+    (scene = ``average``). The titles are the kind's: NeRF-org … QDLR-NeRF, NeLF-org … QDLR-NeLF."""
+    per_scene = [{"scene": point.scene, "codec": point.codec, **point.rate, "stage": stage.key, "title": stage.title,
+                  "psnr_rgb": stage.psnr_rgb, "params": stage.params, "size_percent": stage.size_percent,
+                  "scenes": 1, "_rate": point.rate}
+                 for point in points for stage in point.stages]
+    averages = []
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in per_scene:
+        groups.setdefault((row["codec"], tuple(row["_rate"].items())), []).append(row)
+    for (codec, _), group in groups.items():
+        rate = group[0]["_rate"]
+        for stage, title in dict.fromkeys((r["stage"], r["title"]) for r in group):
+            stage_group = [r for r in group if r["stage"] == stage]
+            row = {"scene": "average", "codec": codec, **rate, "stage": stage, "title": title, "_rate": rate}
+            for key in ("psnr_rgb", "params", "size_percent"):
+                values = [r[key] for r in stage_group if r[key] is not None]
+                row[key] = round(sum(values) / len(values), 4) if values else None
+            row["scenes"] = sum(1 for r in stage_group if r["psnr_rgb"] is not None)
+            averages.append(row)
+    return per_scene + averages
+
+
+def describe_rate(rate: dict[str, Any]) -> str:
+    """A rate point in words: a plural name counts (``256 centroids``), others name a value (``rank 22``)."""
+    return ", ".join(f"{value} {name}" if name.endswith("s") else f"{name} {value}" for name, value in rate.items())
+
+
 def stages_markdown(rows: list[dict[str, Any]]) -> str:
-    """Table-2-style Markdown: PSNR and size after each stage, averaged over scenes, per rate point."""
+    """Table-2-style Markdown: PSNR and size after each stage, averaged over scenes, per codec and rate point."""
     lines = ["# PSNR and model size after each stage", "",
              "PSNR (RGB, dB) of the views rendered by each stage's model and its size in % of the "
              "unquantized full model (NeRF-org, NeLF-org; 32-bit parameters before quantization, the "
@@ -339,33 +261,20 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
     averages = [r for r in rows if r["scene"] == "average"]
     if not averages:
         return "\n".join(lines + ["No neural-codec metrics with per-stage results were given.", ""])
-    for codec, rank, centroids in dict.fromkeys((r["codec"], r["rank"], r["centroids"]) for r in averages):
-        group = {r["stage"]: r for r in averages if (r["codec"], r["rank"], r["centroids"]) == (codec, rank, centroids)}
-        scenes = max(r["scenes"] for r in group.values())
-        lines += [f"## {codec}, rank {rank}, {centroids} centroids ({scenes} scene{'s' if scenes != 1 else ''})", "",
-                  "| Metrics | " + " | ".join(group[s]["title"] for s in STAGES) + " |",
-                  "|---|" + "---:|" * len(STAGES),
-                  "| PSNR | " + " | ".join(_fmt(group[s]["psnr_rgb"], 2, "dB") for s in STAGES) + " |",
-                  "| Size | " + " | ".join(_fmt(group[s]["size_percent"], 1, "%") for s in STAGES) + " |", ""]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in averages:
+        groups.setdefault((row["codec"], tuple(row["_rate"].items())), []).append(row)
+    for (codec, rate), group in groups.items():
+        scenes = max(r["scenes"] for r in group)
+        header = ["Metrics", *(r["title"] for r in group)]
+        table = [["PSNR", *(fmt(r["psnr_rgb"], 2, "dB") for r in group)],
+                 ["Size", *(fmt(r["size_percent"], 1, "%") for r in group)]]
+        lines += [f"## {codec}, {describe_rate(dict(rate))} ({scenes} scene{'s' if scenes != 1 else ''})", ""]
+        lines += markdown_table(header, table, "l" + "r" * len(group)) + [""]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- output
-
-
-def write_csv(rows: list[dict[str, Any]], columns: list[str], path: str | Path) -> None:
-    """CSV with exactly ``columns`` (None as empty), written atomically."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
-
-
-def _write_text(text: str, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(text if text.endswith("\n") else text + "\n")
 
 
 def build_report(metrics_paths: list[str | Path], outdir: str | Path, anchors: tuple[str, ...] = DEFAULT_ANCHORS,
@@ -374,11 +283,11 @@ def build_report(metrics_paths: list[str | Path], outdir: str | Path, anchors: t
     points = load_points(list(metrics_paths))
     out = Path(outdir)
     paths = {name: out / name for name in ("rd.csv", "bd_psnr.csv", "bd_psnr.md", "stages.csv", "stages.md")}
-    write_csv(points, RD_COLUMNS, paths["rd.csv"])
+    write_csv([rd_row(point) for point in points], rd_columns(), paths["rd.csv"])
     bd = bd_rows(points, anchors, rate_range)
     write_csv(bd, BD_COLUMNS, paths["bd_psnr.csv"])
-    _write_text(bd_markdown(bd, rate_range), paths["bd_psnr.md"])
+    write_text(bd_markdown(bd, rate_range), paths["bd_psnr.md"])
     stages = stage_rows(points)
-    write_csv(stages, STAGE_COLUMNS, paths["stages.csv"])
-    _write_text(stages_markdown(stages), paths["stages.md"])
+    write_csv(stages, stage_columns(), paths["stages.csv"])
+    write_text(stages_markdown(stages), paths["stages.md"])
     return paths

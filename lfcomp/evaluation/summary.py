@@ -1,229 +1,140 @@
-"""Rate-point tables: one row per (scene, model, rank, centroids) from the metrics.json of ``lfcomp evaluate``.
+"""Rate-point tables of the codecs (``lfcomp summarize``): one row per scene, codec and rate point.
 
-``summarize(metrics_paths, out_csv, out_md)`` writes every rate point as a CSV row and a Markdown
-report: per scene, one table per model kind (``nerf``: the paper's codec ``qdlr-nerf``; ``nelf``:
-``qdlr-nelf``), rows in increasing bpp, i.e. along the rate-distortion curve, and, when there is
-more than one scene, tables of the means over scenes per model and rate point. The per-stage
-columns follow the paper's Table 2 (PSNR and size after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF;
-NeLF-org, LR-NeLF, … for the neural light field).
-
-The model kind is the metrics' ``model_kind``, else the workflow layout's model directory, else
-``nerf``. The scene is the metrics' ``scene``, else taken from the layout:
-``{scene}/{model}/r{rank}/n{centroids}/metrics.json`` or, before there were model kinds,
-``{scene}/r{rank}/n{centroids}/metrics.json``.
+``summarize(metrics_paths, out_csv, out_md)`` writes every rate point of the metrics.json of
+``lfcomp evaluate`` as a CSV row and a Markdown report: per scene, one table per codec label
+(``qdlr-nerf``, the paper's codec; ``qdlr-nelf``; any other registered codec), rows in increasing
+bpp, i.e. along the rate-distortion curve, and, when there is more than one scene, tables of the
+means over scenes per codec and rate point. The rate columns are the registered codecs' rate
+parameters (QDLR: rank, centroids); the per-stage columns follow the paper's Table 2 (PSNR and size
+after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF; NeLF-org, ... for the neural light field). The
+``model`` column is the model kind (``nerf``), or the codec's label for a codec without kinds.
+Anchors are compared with the codecs by ``lfcomp report``, not here. The metrics are read by
+``lfcomp.evaluation.results``.
 """
 
 from __future__ import annotations
 
-import csv
-import re
 from pathlib import Path
 from typing import Any
 
-from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.evaluation.metrics import read_metrics
-from lfcomp.config.presets import MODEL_KINDS
+from lfcomp.evaluation.results import RatePoint, codec_rank, load_points, rate_names, stage_keys
+from lfcomp.evaluation.tables import MISSING, fmt, markdown_table, write_csv, write_text
+from lfcomp.models.registry import MODEL_KINDS
 
-STAGES = ("nerf", "lowrank", "distill", "quantize")
-MODEL_NAMES = {"nerf": "NeRF", "nelf": "NeLF"}
-
-COLUMNS = (
-    ["scene", "model", "rank", "centroids", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
-    + [f"psnr_{stage}" for stage in STAGES]
-    + [f"params_{stage}" for stage in STAGES]
-    + ["grid_u", "grid_v", "height", "width", "metrics"]
-)
-
-_RATE_DIRS = re.compile(r"^r(\d+)$"), re.compile(r"^n(\d+)$")
+__all__ = ["summarize", "summary_columns"]
 
 
-def stage_titles(kind: str = "nerf") -> dict[str, str]:
-    """The stages' titles for a model kind: NeRF-org … QDLR-NeRF, NeLF-org … QDLR-NeLF."""
-    name = MODEL_NAMES.get(kind, kind.upper())
-    return {"nerf": f"{name}-org", "lowrank": f"LR-{name}", "distill": f"DLR-{name}", "quantize": f"QDLR-{name}"}
-
-
-STAGE_TITLES = stage_titles("nerf")  # the paper's
-
-
-def codec_label(kind: str) -> str:
-    """The neural codec's label for a model kind: ``qdlr-nerf``, ``qdlr-nelf``."""
-    return f"qdlr-{kind}"
-
-
-def neural_layout(path: str | Path) -> tuple[str | None, str | None, int | None, int | None] | None:
-    """(scene, model, rank, centroids) of a metrics.json in the workflow's neural layout, with model
-    None in the old ``{scene}/r{rank}/n{centroids}/`` one (and scene None where the path is too
-    short to hold it); None when the path is not in either layout."""
-    parts = Path(path).parent.parts
-    if len(parts) < 2:
-        return None
-    rank, centroids = _RATE_DIRS[0].match(parts[-2]), _RATE_DIRS[1].match(parts[-1])
-    if not (rank and centroids):
-        return None
-    if len(parts) >= 3 and parts[-3] in MODEL_KINDS:
-        scene, model = (parts[-4] if len(parts) >= 4 else None), parts[-3]
-    else:
-        scene, model = (parts[-3] if len(parts) >= 3 else None), None
-    return scene, model, int(rank[1]), int(centroids[1])
-
-
-def _row(path: Path) -> dict[str, Any]:
-    metrics = read_metrics(path)
-    missing = [key for key in ("psnr_rgb", "psnr_y", "bytes", "bpp") if key not in metrics]
-    if missing:
-        raise LfcompError(path, f"metrics lack {', '.join(missing)}")
-
-    scene, model, rank, centroids = neural_layout(path) or (None, None, None, None)
-    rate_point = metrics.get("rate_point") or {}
-    row: dict[str, Any] = {
-        "scene": metrics.get("scene") or (scene if scene is not None else path.parent.name),
-        "model": metrics.get("model_kind") or model or "nerf",
-        "rank": rate_point.get("rank", rank),
-        "centroids": rate_point.get("centroids", centroids),
-        "bytes": metrics["bytes"],
-        "bpp": metrics["bpp"],
-        "psnr_rgb": metrics["psnr_rgb"],
-        "psnr_y": metrics["psnr_y"],
-        "metrics": str(path),
-    }
-    stages = {stage: (metrics.get("stages") or {}).get(stage) or {} for stage in STAGES}
-    for stage in STAGES:
-        row[f"psnr_{stage}"] = stages[stage].get("psnr_rgb")
-        row[f"params_{stage}"] = stages[stage].get("params")
-    row["params"] = metrics.get("params", row["params_quantize"])
-    # Model size relative to the unquantized full model (NeRF-org): the stage's own figure (which
-    # can count bits) if it has one, else the ratio of parameter counts.
-    row["size_pct"] = stages["quantize"].get("size_percent")
-    if row["size_pct"] is None and row["params_nerf"] and row["params"] is not None:
-        row["size_pct"] = 100.0 * row["params"] / row["params_nerf"]
-    row["grid_u"], row["grid_v"] = (metrics.get("grid") or [None, None])[:2]
-    row["height"], row["width"] = (metrics.get("size") or [None, None])[:2]
-    return row
-
-
-def _model_order(model: str) -> tuple[int, str]:
-    """nerf (the paper's) first, then nelf, then any other kind by name."""
-    return (MODEL_KINDS.index(model) if model in MODEL_KINDS else len(MODEL_KINDS), model)
-
-
-def _sort_key(row: dict[str, Any]) -> tuple:
-    return (str(row["scene"]), _model_order(row["model"]), row["bpp"], -(row["rank"] or 0), -(row["centroids"] or 0))
-
-
-def _check_duplicates(rows: list[dict[str, Any]]) -> None:
-    seen: dict[tuple, str] = {}
-    for row in rows:
-        if row["rank"] is None or row["centroids"] is None:
-            continue
-        key = (row["scene"], row["model"], row["rank"], row["centroids"])
-        if key in seen:
-            raise LfcompError(row["metrics"], f"same scene, model and rate point as {seen[key]} "
-                                              f"({key[0]}, {key[1]}, r{key[2]}-n{key[3]})")
-        seen[key] = row["metrics"]
-
-
-def _fmt(value: Any, digits: int) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _model_heading(model: str) -> str:
-    return f"### {MODEL_NAMES.get(model, model)} ({codec_label(model)})"
-
-
-def _stage_psnrs(row: dict[str, Any]) -> str:
-    values = [row[f"psnr_{stage}"] for stage in STAGES]
-    return " / ".join(_fmt(v, 2) for v in values) if any(v is not None for v in values) else "–"
-
-
-def _scene_table(rows: list[dict[str, Any]], model: str = "nerf") -> list[str]:
-    titles = stage_titles(model)
-    stages = " / ".join(titles[s] for s in STAGES)
-    lines = [
-        f"| rank | centroids | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) | params | size vs {titles['nerf']} "
-        f"| PSNR {stages} (dB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for row in rows:
-        size = "–" if row["size_pct"] is None else f"{row['size_pct']:.1f}%"
-        lines.append(
-            f"| {_fmt(row['rank'], 0)} | {_fmt(row['centroids'], 0)} | {row['bytes']} | {row['bpp']:.5f} "
-            f"| {row['psnr_rgb']:.2f} | {row['psnr_y']:.2f} | {_fmt(row['params'], 0)} | {size} "
-            f"| {_stage_psnrs(row)} |"
-        )
-    return lines
-
-
-def _mean_table(rows: list[dict[str, Any]]) -> list[str]:
-    """Means over scenes per rate point, for rows of one model kind."""
-    points: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        points.setdefault((row["rank"], row["centroids"]), []).append(row)
-    lines = [
-        "| rank | centroids | scenes | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    means = []
-    for (rank, centroids), group in points.items():
-        n = len(group)
-        means.append((
-            sum(r["bpp"] for r in group) / n, rank, centroids, n,
-            sum(r["bytes"] for r in group) / n,
-            sum(r["psnr_rgb"] for r in group) / n,
-            sum(r["psnr_y"] for r in group) / n,
-        ))
-    for bpp, rank, centroids, n, nbytes, psnr_rgb, psnr_y in sorted(means, key=lambda m: m[0]):
-        lines.append(
-            f"| {_fmt(rank, 0)} | {_fmt(centroids, 0)} | {n} | {nbytes:.0f} | {bpp:.5f} "
-            f"| {psnr_rgb:.2f} | {psnr_y:.2f} |"
-        )
-    return lines
-
-
-def _models(rows: list[dict[str, Any]]) -> list[str]:
-    return sorted({row["model"] for row in rows}, key=_model_order)
+def summary_columns() -> list[str]:
+    """The columns of summary.csv: rate parameters and report stages of the registered codecs."""
+    stages = stage_keys()
+    return (["scene", "model", *rate_names(), "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
+            + [f"psnr_{stage}" for stage in stages] + [f"params_{stage}" for stage in stages]
+            + ["grid_u", "grid_v", "height", "width", "metrics"])
 
 
 def summarize(metrics_paths: list[Path], out_csv: Path, out_md: Path) -> None:
     """Write the rate-point table of ``metrics_paths`` as CSV (``out_csv``) and Markdown (``out_md``)."""
-    if not metrics_paths:
-        raise LfcompError("summarize", "no metrics.json given")
-    rows = sorted((_row(Path(p)) for p in metrics_paths), key=_sort_key)
-    _check_duplicates(rows)
-    scenes = list(dict.fromkeys(row["scene"] for row in rows))
+    points = load_points(metrics_paths)
+    anchor = next((p for p in points if p.entry is None), None)
+    if anchor is not None:
+        raise LfcompError(anchor.path, f"an anchor's metrics ({anchor.codec}): lfcomp summarize tables the "
+                                       "codecs' rate points, lfcomp report compares them with the anchors")
+    write_csv([_row(point) for point in points], summary_columns(), out_csv)
+    write_text(_markdown(points), out_md)
 
-    with atomic_output(out_csv) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
 
+def _row(point: RatePoint) -> dict[str, Any]:
+    stages = {stage.key: stage for stage in point.stages}
+    row: dict[str, Any] = {
+        "scene": point.scene, "model": point.kind or point.codec, **point.rate, "bytes": point.bytes,
+        "bpp": point.bpp, "psnr_rgb": point.psnr_rgb, "psnr_y": point.psnr_y, "params": point.params,
+        "size_pct": point.size_percent, "metrics": str(point.path),
+    }
+    for key, stage in stages.items():
+        row[f"psnr_{key}"], row[f"params_{key}"] = stage.psnr_rgb, stage.params
+    row["grid_u"], row["grid_v"] = point.grid or (None, None)
+    row["height"], row["width"] = point.size or (None, None)
+    return row
+
+
+def _markdown(points: list[RatePoint]) -> str:
+    scenes = list(dict.fromkeys(point.scene for point in points))
     title = f"Rate points of {scenes[0]}" if len(scenes) == 1 else f"Rate points of {len(scenes)} scenes"
-    lines = [f"# {title}", ""]
-    lines += [
-        "bpp = 8 x bytes of the bitstream / (U x V x H x W); PSNR averaged over all views, "
-        "from the views decoded from the bitstream. One table per model kind; rows in increasing bpp.",
-        "",
-    ]
+    lines = [f"# {title}", "",
+             "bpp = 8 x bytes of the bitstream / (U x V x H x W); PSNR averaged over all views, "
+             "from the views decoded from the bitstream. One table per model kind; rows in increasing bpp.", ""]
     for scene in scenes:
-        scene_rows = [row for row in rows if row["scene"] == scene]
-        first = scene_rows[0]
+        scene_points = [point for point in points if point.scene == scene]
+        first = scene_points[0]
         shape = ""
-        if first["grid_u"] is not None and first["height"] is not None:
-            shape = f" ({first['grid_u']}x{first['grid_v']} views of {first['height']}x{first['width']})"
+        if first.grid and first.size:
+            shape = f" ({first.grid[0]}x{first.grid[1]} views of {first.size[0]}x{first.size[1]})"
         lines += [f"## {scene}{shape}", ""]
-        for model in _models(scene_rows):
-            model_rows = [row for row in scene_rows if row["model"] == model]
-            lines += [_model_heading(model), ""] + _scene_table(model_rows, model) + [""]
+        for codec_points in _by_codec(scene_points):
+            lines += [_heading(codec_points[0]), ""] + _scene_table(codec_points) + [""]
     if len(scenes) > 1:
         lines += ["## Mean over scenes", ""]
-        for model in _models(rows):
-            lines += [_model_heading(model), ""] + _mean_table([r for r in rows if r["model"] == model]) + [""]
-    with atomic_output(out_md) as tmp:
-        Path(tmp).write_text("\n".join(lines))
+        for codec_points in _by_codec(points):
+            lines += [_heading(codec_points[0]), ""] + _mean_table(codec_points) + [""]
+    return "\n".join(lines)
+
+
+def _by_codec(points: list[RatePoint]) -> list[list[RatePoint]]:
+    """The points of each codec label, the codecs in table order, each in the order given."""
+    ranks = {point.codec: codec_rank(point) for point in points}
+    return [[p for p in points if p.codec == codec] for codec in sorted(ranks, key=ranks.__getitem__)]
+
+
+def _heading(point: RatePoint) -> str:
+    """``### NeRF (qdlr-nerf)`` for a codec on a model kind, ``### latent`` for one without kinds."""
+    if point.kind is None:
+        return f"### {point.codec}"
+    display = MODEL_KINDS[point.kind].display_name if point.kind in MODEL_KINDS else point.kind
+    return f"### {display} ({point.codec})"
+
+
+def _rate_header(point: RatePoint) -> list[str]:
+    return [parameter.name for parameter in point.entry.rate_parameters]
+
+
+def _scene_table(points: list[RatePoint]) -> list[str]:
+    """One codec on one scene: a row per rate point, with its stages' PSNR and size where it has stages."""
+    names, titles = _rate_header(points[0]), points[0].stage_titles()
+    header = [*names, "bytes", "bpp", "PSNR RGB (dB)", "PSNR Y (dB)", "params"]
+    align = "r" * len(header)
+    if titles:
+        first = next(iter(titles.values()))
+        header += [f"size vs {first}", f"PSNR {' / '.join(titles.values())} (dB)"]
+        align += "rl"
+    rows = []
+    for point in points:
+        row = [*(fmt(point.rate.get(name)) for name in names), fmt(point.bytes), fmt(point.bpp, 5),
+               fmt(point.psnr_rgb, 2), fmt(point.psnr_y, 2), fmt(point.params)]
+        if titles:
+            row += [fmt(point.size_percent, 1, "%"), _stage_psnrs(point, list(titles))]
+        rows.append(row)
+    return markdown_table(header, rows, align)
+
+
+def _stage_psnrs(point: RatePoint, keys: list[str]) -> str:
+    stages = {stage.key: stage.psnr_rgb for stage in point.stages}
+    values = [stages.get(key) for key in keys]
+    return " / ".join(fmt(v, 2) for v in values) if any(v is not None for v in values) else MISSING
+
+
+def _mean_table(points: list[RatePoint]) -> list[str]:
+    """Means over scenes per rate point, for the points of one codec, in increasing mean bpp."""
+    names = _rate_header(points[0])
+    groups: dict[tuple, list[RatePoint]] = {}
+    for point in points:
+        groups.setdefault(tuple(point.rate.get(name) for name in names), []).append(point)
+    means = []
+    for rate, group in groups.items():
+        n = len(group)
+        means.append((sum(p.bpp for p in group) / n, rate, n, sum(p.bytes for p in group) / n,
+                      sum(p.psnr_rgb for p in group) / n, sum(p.psnr_y for p in group) / n))
+    rows = [[*(fmt(v) for v in rate), str(n), fmt(nbytes, 0), fmt(bpp, 5), fmt(psnr_rgb, 2), fmt(psnr_y, 2)]
+            for bpp, rate, n, nbytes, psnr_rgb, psnr_y in sorted(means, key=lambda m: m[0])]
+    header = [*names, "scenes", "bytes", "bpp", "PSNR RGB (dB)", "PSNR Y (dB)"]
+    return markdown_table(header, rows, "r" * len(header))

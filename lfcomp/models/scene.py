@@ -1,45 +1,45 @@
-"""The scene model: camera → rays → sampler → field → volume renderer (nerfstudio's split).
+"""The scene model: a light-field camera and a field of a registered model kind (nerfstudio's split).
 
-``SceneModel`` is what every stage trains and what the decoder rebuilds from a bitstream. Its full
-description is a JSON-able ``spec`` (model kind, field architecture, image geometry, depth range,
-factorized slots), so checkpoints and bitstreams carry the spec plus the tensors, never pickled
-code. Two kinds share everything but ``forward``:
-
-* ``nerf`` (the paper): the camera casts a ray, the sampler picks depths, the field gives density
-  and colour per sample, the volume renderer composites them;
-* ``nelf``: the field maps the normalised ray coordinate (s, t, x, y) straight to colour, once
-  per ray. The camera is kept (and transmitted) but does not enter the colour.
+``SceneModel`` is what every QDLR stage trains and what the decoder rebuilds from a bitstream. Its
+full description is a JSON-able ``spec`` (model kind, field architecture, image geometry, depth
+range, factorized slots), so checkpoints and bitstreams carry the spec plus the tensors, never
+pickled code. The kind (``lfcomp.models.registry``) supplies the field and how a ray batch is
+rendered through it: ``nerf`` samples and volume-renders, ``nelf`` evaluates once per ray.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from lfcomp.models.camera import LightFieldCamera
-from lfcomp.models.fields import NelfField, NerfField
-from lfcomp.models.renderer import volume_render
-from lfcomp.models.sampler import stratified_inverse_depth
+from lfcomp.models.registry import MODEL_KINDS, ModelKind
+
+if TYPE_CHECKING:
+    from lfcomp.config import ModelConfig
+
+__all__ = ["SceneModel", "Spec", "count_field_params", "grid_offset", "make_spec", "render_views", "to_uint8"]
 
 Spec = dict[str, Any]
-FIELD_KEYS = {"nerf": ("depth", "width", "skips", "pos_freqs", "dir_freqs"),
-              "nelf": ("depth", "width", "skips", "pos_freqs")}
 
 
-def make_spec(model_cfg: dict[str, Any], grid: tuple[int, int], size: tuple[int, int],
+def _json_native(value: Any) -> Any:
+    return [_json_native(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, int],
               near: float, far: float, norm_focal: float) -> Spec:
-    """Everything needed to rebuild a SceneModel's architecture (no weights)."""
-    kind = model_cfg["kind"]
-    if kind not in FIELD_KEYS:
-        raise ValueError(f"unknown model kind {kind!r} (nerf or nelf)")
+    """Everything needed to rebuild a SceneModel's architecture (no weights). The spec is part of
+    the bitstream format: its keys and values must stay as they are."""
+    kind = _kind(model_cfg.kind)
     return {
-        "kind": kind,
-        "field": {k: model_cfg[k] for k in FIELD_KEYS[kind]},
-        "samples": int(model_cfg["samples"]),
+        "kind": kind.name,
+        "field": {k: _json_native(getattr(model_cfg, k)) for k in kind.field_keys},
+        "samples": int(model_cfg.samples),
         "grid": [int(grid[0]), int(grid[1])],
         "size": [int(size[0]), int(size[1])],
         "near": float(near),
@@ -49,20 +49,27 @@ def make_spec(model_cfg: dict[str, Any], grid: tuple[int, int], size: tuple[int,
     }
 
 
+def _kind(name: str) -> ModelKind:
+    if name not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {name!r} (choose from {', '.join(MODEL_KINDS)})")
+    return MODEL_KINDS[name]
+
+
 class SceneModel(nn.Module):
     """A light field as a neural scene: renders the colour of any ray of the camera grid."""
 
     def __init__(self, spec: Spec, camera_values: dict[str, float], camera_trainable: bool = True) -> None:
         super().__init__()
-        if spec["kind"] not in FIELD_KEYS:
-            raise ValueError(f"unknown model kind {spec['kind']!r}")
+        kind = _kind(spec["kind"])
         self.spec = copy.deepcopy(spec)
-        self.kind = spec["kind"]
+        self.kind = kind.name
+        self.learns_camera = kind.learns_camera
         height, width = spec["size"]
         self.camera = LightFieldCamera(height, width, camera_values["focal"], camera_values["baseline"],
-                                       camera_values["kappa"], trainable=camera_trainable and self.kind == "nerf")
-        field_class = NerfField if self.kind == "nerf" else NelfField
-        self.field = field_class(**spec["field"], factor_ranks=spec["factor_ranks"])
+                                       camera_values["kappa"], trainable=camera_trainable and kind.learns_camera)
+        module = kind.load()
+        self.field = module.Field(**spec["field"], factor_ranks=spec["factor_ranks"])
+        self._render_rays = module.render_rays
 
     def normalise_points(self, points: torch.Tensor) -> torch.Tensor:
         """World points → about [−1, 1]³: image-plane position (fixed focal) and inverse depth."""
@@ -88,19 +95,7 @@ class SceneModel(nn.Module):
         ``s``/``t``: horizontal/vertical view offsets from the centre view (fractional allowed);
         ``perturb`` jitters the NeRF samples (training only).
         """
-        if self.kind == "nelf":
-            return self.field(self.normalise_rays(s, t, x, y)), torch.zeros_like(s)
-        origins, directions = self.camera.rays(s, t, x, y)
-        depths = stratified_inverse_depth(origins.shape[0], self.spec["samples"], self.spec["near"],
-                                          self.spec["far"], perturb, generator, device=origins.device)
-        points = origins.unsqueeze(1) + directions.unsqueeze(1) * depths.unsqueeze(-1)
-        unit_dirs = directions / directions.norm(dim=-1, keepdim=True)
-        rgb, sigma = self.field(self.normalise_points(points).reshape(-1, 3),
-                                unit_dirs.unsqueeze(1).expand_as(points).reshape(-1, 3))
-        samples = depths.shape[1]
-        colour, depth, _ = volume_render(rgb.reshape(-1, samples, 3), sigma.reshape(-1, samples),
-                                         depths, directions)
-        return colour, depth
+        return self._render_rays(self, s, t, x, y, perturb, generator)
 
     @torch.no_grad()
     def render_view(self, s: float, t: float, chunk_rays: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -143,3 +138,8 @@ def render_views(model: SceneModel, positions: list[tuple[float, float]], chunk_
         colour, _ = model.render_view(s, t, chunk_rays)
         out.append(to_uint8(colour))
     return np.stack(out)
+
+
+def count_field_params(model: SceneModel) -> int:
+    """Parameters of the field (the network that is transmitted), camera excluded."""
+    return sum(p.numel() for p in model.field.parameters())

@@ -20,7 +20,7 @@ from tensorly.decomposition import tensor_train
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.models.fields import slot_bias, slot_weight_params
+from lfcomp.models.mlp import slot_bias, slot_weight_params
 from lfcomp.models.scene import SceneModel
 
 log = logging.getLogger("lfcomp")

@@ -15,9 +15,13 @@ import numpy as np
 import torch
 
 from lfcomp.codecs.qdlr.decompose import load_camera_state
-from lfcomp.models.fields import FactorizedLinear
-from lfcomp.models.scene import SceneModel
-from lfcomp.engine.trainer import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
+from lfcomp.config import DistillConfig, TrainConfig
+from lfcomp.engine.device import seed_everything
+from lfcomp.engine.rays import RayBatches
+from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.validation import evaluate
+from lfcomp.models.mlp import FactorizedLinear
+from lfcomp.models.scene import SceneModel, count_field_params
 
 log = logging.getLogger("lfcomp")
 
@@ -42,18 +46,18 @@ def model_from_cores(layers: dict[str, dict[str, np.ndarray]], attrs: dict[str, 
     return model
 
 
-def distill(model: SceneModel, views: np.ndarray, cfg: dict[str, Any], train_cfg: dict[str, Any],
+def distill(model: SceneModel, views: np.ndarray, cfg: DistillConfig, train_cfg: TrainConfig,
             resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
     """Fine-tune the distilled network; returns it and the stage extras."""
-    seed_everything(train_cfg["seed"])
+    seed_everything(train_cfg.seed)
     device = model.camera.log_focal.device
     before = evaluate(model, views, train_cfg)
-    log.info("DLR-NeRF initialised from cores: PSNR %.2f dB, %d parameters", before["psnr_rgb"], count_params(model))
-    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 2, train_cfg["holdout_views"])
-    history = optimise(model, rays, list(model.field.parameters()), cfg["steps"], cfg["lr"], cfg["lr_final_ratio"],
-                       train_cfg["batch_rays"], "distill", log_every=train_cfg["log_every"], resume=resume)
+    log.info("DLR-NeRF initialised from cores: PSNR %.2f dB, %d parameters", before["psnr_rgb"], count_field_params(model))
+    rays = RayBatches.from_views(views, device, train_cfg.seed + 2, train_cfg.holdout_views)
+    optimisation = Optimisation(cfg.steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays, train_cfg.log_every)
+    history = Trainer(model, rays, list(model.field.parameters()), optimisation, "distill", resume).run()
     report = evaluate(model, views, train_cfg)
-    report["params"] = count_params(model)
+    report["params"] = count_field_params(model)
     report["psnr_rgb_from_cores"] = before["psnr_rgb"]
     log.info("DLR-NeRF fine-tuned: PSNR %.2f dB (RGB), %d parameters", report["psnr_rgb"], report["params"])
     return model, {"history": history, "report": report}

@@ -19,9 +19,13 @@ import numpy as np
 import torch
 
 from lfcomp.errors import LfcompError
-from lfcomp.models.fields import slot_weight_params
-from lfcomp.models.scene import SceneModel
-from lfcomp.engine.trainer import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
+from lfcomp.config import LowRankConfig, TrainConfig
+from lfcomp.engine.device import seed_everything
+from lfcomp.engine.rays import RayBatches
+from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.validation import evaluate
+from lfcomp.models.mlp import slot_weight_params
+from lfcomp.models.scene import SceneModel, count_field_params
 
 log = logging.getLogger("lfcomp")
 
@@ -64,18 +68,18 @@ def relative_residuals(weights: dict[str, torch.Tensor], targets: dict[str, torc
             for name, w in weights.items()}
 
 
-def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str, Any],
-                 train_cfg: dict[str, Any], resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
+def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: LowRankConfig,
+                 train_cfg: TrainConfig, resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
     """Run ADMM from a trained model; returns the model with rank-r weights and the stage extras.
 
     ``cfg`` is the ``lowrank`` config section; ``train_cfg`` supplies batch size, seed and evaluation.
     """
     check_rank(rank, model)
-    seed_everything(train_cfg["seed"])
+    seed_everything(train_cfg.seed)
     device = model.camera.log_focal.device
-    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 1, train_cfg["holdout_views"])
+    rays = RayBatches.from_views(views, device, train_cfg.seed + 1, train_cfg.holdout_views)
     weights = constrained_weights(model, rank)
-    rho = float(cfg["rho"])
+    rho = float(cfg.rho)
     with torch.no_grad():
         Z = {n: admm_rank_projection(w, rank) for n, w in weights.items()}
         U = {n: torch.zeros_like(w) for n, w in weights.items()}
@@ -85,7 +89,7 @@ def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str,
         return sum(0.5 * rho * (w - Z[n] + U[n]).pow(2).sum() for n, w in weights.items())
 
     def admm_update(step: int) -> None:
-        if step % cfg["z_update_every"] and step != cfg["steps"]:
+        if step % cfg.z_update_every and step != cfg.steps:
             return
         with torch.no_grad():
             for n, w in weights.items():
@@ -104,14 +108,15 @@ def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: dict[str,
             residual_log[:] = state["residuals"]
 
         resume.load_extra_state = load_admm_state
-    history = optimise(model, rays, list(model.field.parameters()), cfg["steps"], cfg["lr"], cfg["lr_final_ratio"],
-                       train_cfg["batch_rays"], f"lowrank r={rank}", extra_loss=augmented_term,
-                       on_step=admm_update, loss_reduction="sum", log_every=train_cfg["log_every"], resume=resume)
+    optimisation = Optimisation(cfg.steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays, train_cfg.log_every,
+                                loss_reduction="sum")
+    history = Trainer(model, rays, list(model.field.parameters()), optimisation, f"lowrank r={rank}", resume).run(
+        extra_loss=augmented_term, after_step=admm_update)
     with torch.no_grad():
         for w in weights.values():
             w.copy_(admm_rank_projection(w, rank))
     report = evaluate(model, views, train_cfg)
-    report["params"] = count_params(model)
+    report["params"] = count_field_params(model)
     report["rank"] = rank
     report["stored_params"] = stored_params(model, rank)
     report["constrained_layers"] = sorted(weights)

@@ -1,4 +1,4 @@
-"""Stages 7-8: the QDLR-NeRF bitstream (encode) and rendering any view from it alone (decode).
+"""Stage 7 and the decoder's half of stage 8: the QDLR bitstream's contents, written and read back.
 
 The bitstream carries (paper §2.5): the architecture (the scene spec, as deflated JSON), the
 camera parameters as float32 (log f, Δ and the focus-plane term κ), the shared codebook (float32),
@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import zarr
 
-from lfcomp import __version__
 from lfcomp.artifacts import atomic_output
 from lfcomp.bitstream.container import CodecPayload, bitstream_breakdown, decode_payload, encode_payload
+from lfcomp.codecs.decoder import DecodedModel
 from lfcomp.errors import LfcompError
 from lfcomp.codecs.qdlr.quantize import QuantizedModel, bias_params, dequantize_model, weight_params
 from lfcomp.models.scene import SceneModel, render_views
+
+__all__ = ["CAMERA_KEYS", "build_model", "decoded_model", "encode", "from_payload", "to_payload"]
 
 log = logging.getLogger("lfcomp")
 CAMERA_KEYS = ("log_focal", "baseline", "kappa")
@@ -106,57 +107,12 @@ def encode(spec: dict[str, Any], camera_state: dict[str, float], quantized: Quan
     return {"bytes": len(data), "sections": bitstream_breakdown(data), "symbols": int(quantized.all_symbols().size)}
 
 
-def decode_to_zarr(bitstream: str | Path, out: str | Path, grid_views: bool = True,
-                   free_positions: list[tuple[float, float]] | None = None, device: torch.device | None = None,
-                   chunk_rays: int = 4096) -> dict[str, Any]:
-    """Render the grid (and any fractional (u, v) positions) from the bitstream alone into a zarr."""
-    path = Path(bitstream)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LfcompError(path, "no such file") from None
-    except IsADirectoryError:
-        raise LfcompError(path, "is a directory, not a bitstream") from None
-    spec, camera_state, quantized = from_payload(decode_payload(data, str(path)), str(path))
-    model = build_model(spec, camera_state, quantized).to(device or torch.device("cpu"))
-    U, V = spec["grid"]
-    attrs = {"source": str(path.resolve()), "format": "lfcomp-decoded", "bitstream_bytes": len(data),
-             "spec": spec, "lfcomp_version": __version__}
-    with atomic_output(out) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        if grid_views:
-            positions = [(float(u), float(v)) for u in range(U) for v in range(V)]
-            views = render_views(model, positions, chunk_rays, progress=True)
-            H, W = views.shape[1:3]
-            array = group.create_array("views", shape=(U, V, H, W, 3), chunks=(1, 1, H, W, 3), dtype="uint8")
-            array[...] = views.reshape(U, V, H, W, 3)
-        if free_positions:
-            free = render_views(model, free_positions, chunk_rays, progress=True)
-            group.create_array("free_views", data=free, chunks=(1, *free.shape[1:]))
-            attrs["free_positions"] = [list(p) for p in free_positions]
-        group.attrs.update(attrs)
-    return {"bytes": len(data), "grid": [U, V], "free_views": len(free_positions or [])}
+def decoded_model(payload: CodecPayload, source: str, device: torch.device) -> DecodedModel:
+    """The decoder's view of a QDLR bitstream: a renderer of any (fractional) viewpoint."""
+    spec, camera_state, quantized = from_payload(payload, source)
+    model = build_model(spec, camera_state, quantized).to(device)
 
+    def render(positions: list[tuple[float, float]], chunk_rays: int, progress: bool) -> np.ndarray:
+        return render_views(model, positions, chunk_rays, progress=progress)
 
-def viewpoint_circle(grid: tuple[int, int] | list[int], frames: int, radius: float = 0.75) -> list[tuple[float, float]]:
-    """A closed path of fractional (u, v) viewpoints: a circle around the centre view spanning
-    ``radius`` × the grid's half-extent, so most positions lie between grid views."""
-    U, V = grid
-    cu, cv = (U - 1) / 2.0, (V - 1) / 2.0
-    angles = np.linspace(0.0, 2.0 * np.pi, frames, endpoint=False)
-    return [(float(cu + radius * cu * np.sin(a)), float(cv + radius * cv * np.cos(a))) for a in angles]
-
-
-def render_clip(bitstream: str | Path, out: str | Path, frames: int = 36, fps: float = 12.0,
-                device: torch.device | None = None, chunk_rays: int = 4096) -> list[tuple[float, float]]:
-    """Free-viewpoint clip from the bitstream alone: views along ``viewpoint_circle``, as GIF/MP4."""
-    from lfcomp.evaluation.plots import write_clip
-
-    path = Path(bitstream)
-    if not path.is_file():
-        raise LfcompError(path, "no such bitstream file")
-    spec, camera_state, quantized = from_payload(decode_payload(path.read_bytes(), str(path)), str(path))
-    model = build_model(spec, camera_state, quantized).to(device or torch.device("cpu"))
-    positions = viewpoint_circle(spec["grid"], frames)
-    write_clip(render_views(model, positions, chunk_rays, progress=True), out, fps=fps)
-    return positions
+    return DecodedModel(grid=(int(spec["grid"][0]), int(spec["grid"][1])), spec=spec, render=render)

@@ -27,9 +27,13 @@ from sklearn.cluster import KMeans
 from torch.func import functional_call
 
 from lfcomp.errors import LfcompError
-from lfcomp.models.fields import slot_bias, slot_weight_params
-from lfcomp.models.scene import SceneModel
-from lfcomp.engine.trainer import RayBatches, count_params, evaluate, optimise, seed_everything
+from lfcomp.config import QuantizeConfig, TrainConfig
+from lfcomp.engine.device import seed_everything
+from lfcomp.engine.rays import RayBatches
+from lfcomp.engine.trainer import Optimisation, Trainer
+from lfcomp.engine.validation import evaluate
+from lfcomp.models.mlp import slot_bias, slot_weight_params
+from lfcomp.models.scene import SceneModel, count_field_params
 
 log = logging.getLogger("lfcomp")
 LEVELS = 65535  # 16-bit uniform quantizer: codes 0..65535
@@ -145,18 +149,18 @@ def dequantize_model(model: SceneModel, quantized: QuantizedModel) -> SceneModel
     return model
 
 
-def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: dict[str, Any],
-                   train_cfg: dict[str, Any]) -> tuple[QuantizedModel, dict[str, Any]]:
+def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: QuantizeConfig,
+                   train_cfg: TrainConfig) -> tuple[QuantizedModel, dict[str, Any]]:
     """Codebook quantization with progressive QAT; returns the quantized model and stage extras."""
     check_centroids(centroids)
-    seed_everything(train_cfg["seed"])
+    seed_everything(train_cfg.seed)
     device = model.camera.log_focal.device
-    rays = RayBatches.from_views(views, device, train_cfg["seed"] + 3, train_cfg["holdout_views"])
+    rays = RayBatches.from_views(views, device, train_cfg.seed + 3, train_cfg.holdout_views)
     weights = weight_params(model)
     biases = [p for _, p in bias_params(model)]
     all_values = torch.cat([p.detach().reshape(-1).cpu() for _, p in weights]).numpy()
     outside = int((np.abs(all_values) > 1.0).sum())
-    codebook = fit_codebook(all_values, centroids, cfg["kmeans_iters"], train_cfg["seed"])
+    codebook = fit_codebook(all_values, centroids, cfg.kmeans_iters, train_cfg.seed)
     log.info("codebook: N=%d from %d weights (%d = %.2f%% outside [-1, 1], 16-bit)",
              centroids, all_values.size, outside, 100.0 * outside / all_values.size)
 
@@ -171,9 +175,10 @@ def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: di
         symbols.append(layer_symbols)
         ranges.append(value_range)
         trainable = [p for _, p in weights[index + 1:]] + biases
-        history += optimise(model, rays, trainable, cfg["steps_per_layer"], cfg["lr"], cfg["lr_final_ratio"],
-                            train_cfg["batch_rays"], f"QAT {index + 1}/{len(weights)} {'.'.join(name.split('.')[2:-1])}",
-                            log_every=train_cfg["log_every"])
+        optimisation = Optimisation(cfg.steps_per_layer, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays,
+                                    train_cfg.log_every)
+        desc = f"QAT {index + 1}/{len(weights)} {'.'.join(name.split('.')[2:-1])}"
+        history += Trainer(model, rays, trainable, optimisation, desc).run()
 
     codebook, symbols = update_codebook(model, rays, weights, symbols, ranges, codebook, biases, cfg, train_cfg)
     bias_names = [name for name, _ in bias_params(model)]
@@ -185,7 +190,7 @@ def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: di
         weight_ranges=torch.stack(ranges), bias_names=bias_names, bias_codes=bias_codes, bias_ranges=bias_ranges)
     dequantize_model(model, quantized)
     report = evaluate(model, views, train_cfg)
-    report["params"] = count_params(model)
+    report["params"] = count_field_params(model)
     report["centroids"] = centroids
     report["outside_fraction"] = outside / all_values.size
     log.info("QDLR-NeRF N=%d: PSNR %.2f dB (RGB)", centroids, report["psnr_rgb"])
@@ -194,7 +199,7 @@ def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: di
 
 def update_codebook(model: SceneModel, rays: RayBatches, weights: list[tuple[str, torch.nn.Parameter]],
                     symbols: list[torch.Tensor], ranges: list[torch.Tensor], codebook: torch.Tensor,
-                    biases: list[torch.nn.Parameter], cfg: dict[str, Any], train_cfg: dict[str, Any]
+                    biases: list[torch.nn.Parameter], cfg: QuantizeConfig, train_cfg: TrainConfig
                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Train the shared centroids (labels fixed) and the biases.
 
@@ -211,9 +216,10 @@ def update_codebook(model: SceneModel, rays: RayBatches, weights: list[tuple[str
                      for (name, p), sym, rng in zip(weights, device_symbols, device_ranges)}
         return functional_call(model, overrides, (s, t, x, y), {"perturb": perturb, "generator": generator})
 
-    if cfg["codebook_steps"] > 0:
-        optimise(model, rays, [centres] + biases, cfg["codebook_steps"], cfg["lr"], cfg["lr_final_ratio"],
-                 train_cfg["batch_rays"], "codebook update", log_every=train_cfg["log_every"], render=render)
+    if cfg.codebook_steps > 0:
+        optimisation = Optimisation(cfg.codebook_steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays,
+                                    train_cfg.log_every)
+        Trainer(model, rays, [centres] + biases, optimisation, "codebook update").run(render=render)
     new = centres.detach().cpu().float()
     order = torch.argsort(new)
     inverse = torch.empty_like(order)

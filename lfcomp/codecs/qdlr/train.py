@@ -1,6 +1,7 @@
 """Stage 2, NeRF-org (paper §2.2): fit the scene model and its camera (f, Δ) to the views.
 
-(The stage is called ``nerf`` whatever the model kind; for ``nelf`` there is no camera to learn.)
+(Its report is called ``nerf`` whatever the model kind; a kind that does not learn its camera,
+such as ``nelf``, keeps it as initialised.)
 
 The camera starts from the light field's known disparity range and stays frozen for a warm-up
 (``camera.freeze_steps``) before it trains at ``camera.lr_scale × lr``, which keeps the
@@ -17,21 +18,25 @@ import torch
 
 from lfcomp.models.camera import initial_camera
 from lfcomp.io.lightfield import LightField
-from lfcomp.models.scene import SceneModel, grid_offset, make_spec
-from lfcomp.engine.trainer import RayBatches, Resume, count_params, evaluate, optimise, seed_everything
+from lfcomp.models.scene import SceneModel, count_field_params, grid_offset, make_spec
+from lfcomp.config import CameraConfig, Config
+from lfcomp.engine.device import seed_everything
+from lfcomp.engine.rays import RayBatches
+from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.validation import evaluate
 
 log = logging.getLogger("lfcomp")
 
 
-def initial_camera_for(lf: LightField, camera_cfg: dict[str, Any]) -> tuple[dict[str, float], str]:
+def initial_camera_for(lf: LightField, camera_cfg: CameraConfig) -> tuple[dict[str, float], str]:
     """Camera initialisation and where its disparity range came from."""
     meta = lf.attrs.get("camera") or {}
     if meta.get("disparity_range"):
         disparity_range, origin = meta["disparity_range"], "light field metadata"
     else:
-        disparity_range, origin = camera_cfg["disparity_range"], "config camera.disparity_range"
+        disparity_range, origin = list(camera_cfg.disparity_range), "config camera.disparity_range"
     height, width = lf.size
-    values = initial_camera(height, width, disparity_range, camera_cfg["near"], camera_cfg["far"],
+    values = initial_camera(height, width, disparity_range, camera_cfg.near, camera_cfg.far,
                             meta.get("focal_px"))
     return values, f"{origin} {list(disparity_range)}"
 
@@ -46,21 +51,21 @@ def scene_disparity_range(model: SceneModel, quantiles: tuple[float, float] = (0
     return [round(float(d), 4) for d in disp]
 
 
-def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device,
+def train_nerf(lf: LightField, cfg: Config, device: torch.device,
                resume: Resume | None = None) -> tuple[SceneModel, dict[str, Any]]:
     """Train NeRF-org on all views; returns the model and the checkpoint extras (curve, report)."""
-    train_cfg, camera_cfg = cfg["train"], cfg["camera"]
-    seed_everything(train_cfg["seed"])
+    train_cfg, camera_cfg = cfg.train, cfg.camera
+    seed_everything(train_cfg.seed)
     camera_init, origin = initial_camera_for(lf, camera_cfg)
-    spec = make_spec(cfg["model"], lf.grid, lf.size, camera_cfg["near"], camera_cfg["far"], camera_init["focal"])
-    model = SceneModel(spec, camera_init, camera_trainable=camera_cfg["trainable"]).to(device)
+    spec = make_spec(cfg.model, lf.grid, lf.size, camera_cfg.near, camera_cfg.far, camera_init["focal"])
+    model = SceneModel(spec, camera_init, camera_trainable=camera_cfg.trainable).to(device)
     log.info("camera init from %s: f=%.4g Δ=%.4g κ=%.4g", origin, *camera_init.values())
     log.info("model: %s, %d parameters, %d samples per ray, %d views of %dx%d on %s",
-             spec["kind"], count_params(model), spec["samples"], lf.grid[0] * lf.grid[1], *lf.size, device)
+             spec["kind"], count_field_params(model), spec["samples"], lf.grid[0] * lf.grid[1], *lf.size, device)
 
-    rays = RayBatches.from_views(lf.views, device, train_cfg["seed"], train_cfg["holdout_views"])
+    rays = RayBatches.from_views(lf.views, device, train_cfg.seed, train_cfg.holdout_views)
     camera_params = [p for p in model.camera.parameters() if p.requires_grad]
-    freeze = int(camera_cfg["freeze_steps"]) if camera_params else 0
+    freeze = int(camera_cfg.freeze_steps) if camera_params else 0
     for p in camera_params:
         p.requires_grad_(freeze == 0)
 
@@ -72,16 +77,17 @@ def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device,
 
     groups = [{"params": list(model.field.parameters())}]
     if camera_params:
-        groups.append({"params": camera_params, "lr": train_cfg["lr"] * camera_cfg["lr_scale"]})
-    history = optimise(model, rays, groups, train_cfg["steps"], train_cfg["lr"], train_cfg["lr_final_ratio"],
-                       train_cfg["batch_rays"], "train", on_step=release_camera if freeze else None,
-                       log_every=train_cfg["log_every"], precision=train_cfg["precision"], resume=resume)
+        groups.append({"params": camera_params, "lr": train_cfg.lr * camera_cfg.lr_scale})
+    optimisation = Optimisation(train_cfg.steps, train_cfg.lr, train_cfg.lr_final_ratio, train_cfg.batch_rays,
+                                train_cfg.log_every, train_cfg.precision)
+    history = Trainer(model, rays, groups, optimisation, "train", resume).run(
+        after_step=release_camera if freeze else None)
 
     report = evaluate(model, lf.views, train_cfg)
-    report["params"] = count_params(model)
+    report["params"] = count_field_params(model)
     report["camera"] = model.camera.values()
     report["camera_init"] = camera_init
-    if model.kind == "nerf":
+    if model.learns_camera:
         report["disparity_range_scene"] = scene_disparity_range(model)
         s_edge, _ = grid_offset(0, 0, lf.grid)
         log.info("learned camera: f=%.4g Δ=%.4g κ=%.4g; scene disparity %s px/view (corner view shift ±%.2f px)",
@@ -89,4 +95,4 @@ def train_nerf(lf: LightField, cfg: dict[str, Any], device: torch.device,
                  abs(s_edge) * max(abs(d) for d in report["disparity_range_scene"]))
     log.info("%s-org: PSNR %.2f dB (RGB) on %d views", model.kind, report["psnr_rgb"], len(report["views"]))
     return model, {"history": history, "report": report, "stages": {"nerf": report},
-                   "holdout_views": train_cfg["holdout_views"]}
+                   "holdout_views": [list(p) for p in train_cfg.holdout_views]}

@@ -1,0 +1,83 @@
+"""What every field's MLP shares: positional encoding, layer slots and the trunk, written once.
+
+Every weight matrix lives in a named *layer slot*. A slot is a dense ``nn.Linear`` or, after TT
+decomposition (§2.4), a ``FactorizedLinear``: two linear layers ``in → r → out`` whose weights are
+the TT cores Q1 and Q2. The later stages (ADMM, decomposition, distillation, quantization, the
+bitstream) work on these slots by name and never need to know which field they belong to.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["FactorizedLinear", "encoded_size", "make_slot", "positional_encoding", "run_trunk", "slot_bias",
+           "slot_weight_params", "trunk_shapes"]
+
+
+def positional_encoding(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
+    """[x, sin(2^k π x), cos(2^k π x)] for k < num_freqs (NeRF's γ), on the last axis."""
+    if num_freqs == 0:
+        return x
+    freqs = (2.0 ** torch.arange(num_freqs, dtype=x.dtype, device=x.device)) * math.pi
+    angles = x.unsqueeze(-1) * freqs  # (..., D, F)
+    encoded = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2)
+    return torch.cat([x, encoded], dim=-1)
+
+
+def encoded_size(dims: int, num_freqs: int) -> int:
+    return dims * (1 + 2 * num_freqs)
+
+
+class FactorizedLinear(nn.Module):
+    """``x → x·Q1 → ·Q2 + b``: a weight of rank r stored as two slim layers (DLR-NeRF)."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int) -> None:
+        super().__init__()
+        self.first = nn.Linear(in_features, rank, bias=False)
+        self.second = nn.Linear(rank, out_features, bias=True)
+
+    @property
+    def in_features(self) -> int:
+        return self.first.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.second.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))
+
+
+def make_slot(in_features: int, out_features: int, rank: int | None) -> nn.Module:
+    return nn.Linear(in_features, out_features) if rank is None else FactorizedLinear(in_features, out_features, rank)
+
+
+def slot_weight_params(slot: nn.Module) -> list[nn.Parameter]:
+    """The weight matrices of a slot, in forward order (one for dense, two for factorized)."""
+    if isinstance(slot, FactorizedLinear):
+        return [slot.first.weight, slot.second.weight]
+    return [slot.weight]
+
+
+def slot_bias(slot: nn.Module) -> nn.Parameter:
+    return slot.second.bias if isinstance(slot, FactorizedLinear) else slot.bias
+
+
+def trunk_shapes(input_dim: int, depth: int, width: int, skips: list[int]) -> dict[str, tuple[int, int]]:
+    """(in, out) of the trunk slots ``trunk0..trunk{depth-1}``; the encoded input is concatenated
+    again before each layer listed in ``skips`` (except the first)."""
+    return {f"trunk{i}": ((input_dim if i == 0 else width) + (input_dim if i in skips and i > 0 else 0), width)
+            for i in range(depth)}
+
+
+def run_trunk(slots: nn.ModuleDict, encoded: torch.Tensor, depth: int, skips: list[int]) -> torch.Tensor:
+    """The trunk's ReLU features of an encoded input (skip connections as in ``trunk_shapes``)."""
+    h = encoded
+    for i in range(depth):
+        if i in skips and i > 0:
+            h = torch.cat([h, encoded], dim=-1)
+        h = torch.relu(slots[f"trunk{i}"](h))
+    return h

@@ -1,0 +1,74 @@
+"""The paper's scene model (§2.2): one NeRF MLP, point and direction → density and colour, sampled
+along each camera ray and volume-rendered (not NeRF's coarse + fine pair)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from lfcomp.models.mlp import encoded_size, make_slot, positional_encoding, run_trunk, trunk_shapes
+from lfcomp.models.renderer import volume_render
+from lfcomp.models.sampler import stratified_inverse_depth
+
+if TYPE_CHECKING:
+    from lfcomp.models.scene import SceneModel
+
+__all__ = ["Field", "NerfField", "render_rays"]
+
+
+class NerfField(nn.Module):
+    """NeRF MLP: encoded point → density and feature; feature + encoded direction → RGB.
+
+    Slots: ``trunk0..trunk{depth-1}``, ``sigma``, ``feature``, ``color_hidden`` (width/2) and ``rgb``.
+    """
+
+    def __init__(self, depth: int, width: int, skips: list[int], pos_freqs: int, dir_freqs: int,
+                 factor_ranks: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.depth, self.width, self.skips = depth, width, list(skips)
+        self.pos_freqs, self.dir_freqs = pos_freqs, dir_freqs
+        ranks = factor_ranks or {}
+        pos_dim, dir_dim = encoded_size(3, pos_freqs), encoded_size(3, dir_freqs)
+        shapes = trunk_shapes(pos_dim, depth, width, self.skips)
+        shapes["sigma"] = (width, 1)
+        shapes["feature"] = (width, width)
+        shapes["color_hidden"] = (width + dir_dim, width // 2)
+        shapes["rgb"] = (width // 2, 3)
+        self.slots = nn.ModuleDict({name: make_slot(n_in, n_out, ranks.get(name))
+                                    for name, (n_in, n_out) in shapes.items()})
+
+    def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """points (N, 3) normalised to about [−1, 1]; directions (N, 3) unit. Returns rgb, sigma."""
+        h = run_trunk(self.slots, positional_encoding(points, self.pos_freqs), self.depth, self.skips)
+        sigma = torch.relu(self.slots["sigma"](h)).squeeze(-1)
+        feature = self.slots["feature"](h)
+        h = torch.cat([feature, positional_encoding(directions, self.dir_freqs)], dim=-1)
+        h = torch.relu(self.slots["color_hidden"](h))
+        rgb = torch.sigmoid(self.slots["rgb"](h))
+        return rgb, sigma
+
+    def named_slots(self) -> Iterator[tuple[str, nn.Module]]:
+        """Slots in forward order."""
+        return iter(self.slots.items())
+
+
+Field = NerfField
+
+
+def render_rays(model: SceneModel, s: torch.Tensor, t: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                perturb: bool = False, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera ray → stratified samples → field → volume rendering: colour (R, 3) and depth (R,)."""
+    spec = model.spec
+    origins, directions = model.camera.rays(s, t, x, y)
+    depths = stratified_inverse_depth(origins.shape[0], spec["samples"], spec["near"], spec["far"], perturb,
+                                      generator, device=origins.device)
+    points = origins.unsqueeze(1) + directions.unsqueeze(1) * depths.unsqueeze(-1)
+    unit_dirs = directions / directions.norm(dim=-1, keepdim=True)
+    rgb, sigma = model.field(model.normalise_points(points).reshape(-1, 3),
+                             unit_dirs.unsqueeze(1).expand_as(points).reshape(-1, 3))
+    samples = depths.shape[1]
+    colour, depth, _ = volume_render(rgb.reshape(-1, samples, 3), sigma.reshape(-1, samples), depths, directions)
+    return colour, depth
