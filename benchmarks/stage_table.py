@@ -22,7 +22,6 @@ import torch
 from lfcomp.cli.main import command_table
 from lfcomp.cli.options import CONFIG, DEVICE
 
-
 COMMANDS = command_table()
 
 

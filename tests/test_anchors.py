@@ -12,11 +12,18 @@ import numpy as np
 import pytest
 
 from conftest import make_synthetic_lightfield
-from lfcomp.cli.main import build_parser
 from lfcomp.anchors.colour import chroma_shape, planes_to_rgb, rgb_to_planes, rgb_to_ycbcr, ycbcr_to_rgb
 from lfcomp.anchors.pvs import SCANS, frame_index, from_sequence, scan_order, to_sequence
-from lfcomp.anchors.video import (anchor, bitstream_name, check_parameters, code_lightfield, decode_views,
-                                  drop_x264_info, encode_views)
+from lfcomp.anchors.video import (
+    anchor,
+    bitstream_name,
+    check_parameters,
+    code_lightfield,
+    decode_views,
+    drop_x264_info,
+    encode_views,
+)
+from lfcomp.cli.main import build_parser
 from lfcomp.errors import LfcompError
 from lfcomp.io.lightfield import LightField, read_lightfield, write_lightfield
 

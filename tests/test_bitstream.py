@@ -109,7 +109,7 @@ def test_breakdown_accounts_for_every_byte() -> None:
 def test_file_round_trip(tmp_path: Path) -> None:
     payload = _realistic_payload(2000)
     path = tmp_path / "sub" / "model.lfc"
-    size = write_bitstream(payload, path)
+    size = write_bitstream(encode_payload(payload), path)
     assert path.stat().st_size == size
     _assert_same(payload, read_bitstream(path))
     assert [p.name for p in path.parent.iterdir()] == ["model.lfc"]

@@ -21,10 +21,10 @@ from lfcomp.cli.main import command_table
 from lfcomp.cli.options import CONFIG, DEVICE
 from lfcomp.codecs.decoder import decode_to_zarr
 from lfcomp.codecs.qdlr.payload import CAMERA_KEYS, build_model
+from lfcomp.codecs.qdlr.quantize import QuantizedModel
 from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from lfcomp.errors import LfcompError
 from lfcomp.io.lightfield import read_lightfield
-from lfcomp.codecs.qdlr.quantize import QuantizedModel
 from lfcomp.models.scene import render_views
 
 ROOT = Path(__file__).resolve().parents[1]

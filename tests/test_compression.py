@@ -9,16 +9,29 @@ import pytest
 import torch
 
 from conftest import make_synthetic_lightfield
-from lfcomp.models.camera import initial_camera
-from lfcomp.codecs.qdlr.payload import build_model, from_payload, to_payload
-from lfcomp.codecs.qdlr.decompose import (camera_state, decompose_model, saves_parameters, tt_decompose_matrix,
-                              tt_reconstruct)
+from lfcomp.codecs.qdlr.decompose import (
+    camera_state,
+    decompose_model,
+    saves_parameters,
+    tt_decompose_matrix,
+    tt_reconstruct,
+)
 from lfcomp.codecs.qdlr.distill import model_from_cores
-from lfcomp.errors import LfcompError
 from lfcomp.codecs.qdlr.lowrank import admm_lowrank, admm_rank_projection, check_rank, constrained_weights
+from lfcomp.codecs.qdlr.payload import build_model, from_payload, to_payload
+from lfcomp.codecs.qdlr.quantize import (
+    LEVELS,
+    check_centroids,
+    dequantize_weight,
+    fit_codebook,
+    quantize_model,
+    quantize_weight,
+    uniform16_codes,
+    uniform16_values,
+)
 from lfcomp.config import Config, ModelConfig, load_preset, merge
-from lfcomp.codecs.qdlr.quantize import (LEVELS, check_centroids, dequantize_weight, fit_codebook, quantize_model,
-                             quantize_weight, uniform16_codes, uniform16_values)
+from lfcomp.errors import LfcompError
+from lfcomp.models.camera import initial_camera
 from lfcomp.models.scene import SceneModel, make_spec
 
 MODEL = ModelConfig(kind="nerf", depth=3, width=16, skips=(), pos_freqs=2, dir_freqs=1, samples=6)

@@ -17,8 +17,16 @@ from lfcomp.codecs.registry import QDLR, RateParameter
 from lfcomp.errors import LfcompError
 from lfcomp.evaluation import plots
 from lfcomp.evaluation.metrics import distortion_metrics
-from lfcomp.evaluation.plots import (make_figures, mean_error_map, plot_error_maps, plot_rd, plot_view_psnr, rd_style,
-                                     similar_rate_points, write_clip)
+from lfcomp.evaluation.plots import (
+    make_figures,
+    mean_error_map,
+    plot_error_maps,
+    plot_rd,
+    plot_view_psnr,
+    rd_style,
+    similar_rate_points,
+    write_clip,
+)
 from lfcomp.evaluation.results import RatePoint
 from lfcomp.io.lightfield import LightField, write_lightfield
 

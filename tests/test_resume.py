@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lfcomp.engine.checkpoint import load_checkpoint
 from lfcomp.cli import main
+from lfcomp.engine.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["--preset", "smoke", "--threads", "1", "--device", "cpu", "--set", "train.steps=150",
@@ -80,10 +80,10 @@ def test_admm_resumes_with_its_dual_state(monkeypatch, tmp_path):
     """Interrupt ADMM mid-way (as SIGTERM does), resume, and get exactly the uninterrupted result."""
     import lfcomp.codecs.qdlr.lowrank as lowrank
     from conftest import make_synthetic_lightfield
-    from lfcomp.models.camera import initial_camera
     from lfcomp.config import load_preset, merge
-    from lfcomp.models.scene import SceneModel, make_spec
     from lfcomp.engine.trainer import Resume, request_stop
+    from lfcomp.models.camera import initial_camera
+    from lfcomp.models.scene import SceneModel, make_spec
 
     views = make_synthetic_lightfield(3, 3, 8, 8)
     cfg = merge(load_preset("smoke"), {"train": {"batch_rays": 64, "eval_views": 1, "log_every": 4},

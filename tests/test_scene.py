@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lfcomp.models.camera import LightFieldCamera, initial_camera
 from lfcomp.config import PRESETS, ModelConfig
+from lfcomp.models.camera import LightFieldCamera, initial_camera
 from lfcomp.models.mlp import FactorizedLinear, positional_encoding
 from lfcomp.models.nerf import NerfField
 from lfcomp.models.registry import MODEL_KINDS

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from conftest import make_synthetic_lightfield
-from lfcomp.io.lightfield import LightField
-from lfcomp.config import Config, load_preset, merge
 from lfcomp.codecs.qdlr.train import initial_camera_for, train_nerf
+from lfcomp.config import Config, load_preset, merge
+from lfcomp.io.lightfield import LightField
 
 
 def tiny_cfg(steps: int = 6, freeze: int = 3) -> Config:

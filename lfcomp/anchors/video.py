@@ -42,8 +42,8 @@ from lfcomp.anchors.colour import CHROMAS, planes_to_rgb, rgb_to_planes
 from lfcomp.anchors.pvs import SCANS, from_sequence, scan_order
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.io.lightfield import LightField, read_lightfield, write_lightfield
 from lfcomp.evaluation.metrics import bits_per_pixel, distortion_metrics
+from lfcomp.io.lightfield import LightField, read_lightfield, write_lightfield
 
 
 @dataclass(frozen=True)

@@ -297,9 +297,8 @@ def bitstream_breakdown(data: bytes, source: str = "<bytes>") -> dict[str, int]:
     return sizes
 
 
-def write_bitstream(p: CodecPayload, path: str | Path) -> int:
-    """Encode ``p`` and write it atomically to ``path``; return the size in bytes."""
-    data = encode_payload(p)
+def write_bitstream(data: bytes, path: str | Path) -> int:
+    """Write an encoded bitstream atomically to ``path``; return its size in bytes."""
     try:
         with atomic_output(path) as tmp:
             tmp.write_bytes(data)

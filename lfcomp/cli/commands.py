@@ -9,7 +9,7 @@ from pathlib import Path
 from lfcomp.cli.options import DEVICE, Command, device_of, pair
 from lfcomp.errors import LfcompError
 
-__all__ = ["COMMANDS"]
+__all__ = ["DECODING", "EVALUATION", "INGEST"]
 
 log = logging.getLogger("lfcomp")
 

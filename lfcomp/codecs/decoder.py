@@ -19,7 +19,7 @@ import zarr
 
 from lfcomp import __version__
 from lfcomp.artifacts import atomic_output
-from lfcomp.bitstream.container import CodecPayload, decode_payload
+from lfcomp.bitstream.container import CodecPayload, read_bitstream
 from lfcomp.codecs.registry import CODECS
 from lfcomp.errors import LfcompError
 
@@ -38,17 +38,6 @@ class DecodedModel:
     render: Callable[[list[tuple[float, float]], int, bool], np.ndarray]  # (positions, chunk_rays, progress) → uint8
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise LfcompError(path, "no such file") from None
-    except IsADirectoryError:
-        raise LfcompError(path, "is a directory, not a bitstream") from None
-    except OSError as exc:
-        raise LfcompError(path, f"cannot read ({exc.strerror or exc})") from None
-
-
 def codec_of(payload: CodecPayload, source: str) -> str:
     """The registered codec that wrote ``payload``."""
     name = payload.header.get("codec", DEFAULT_CODEC)
@@ -60,10 +49,9 @@ def codec_of(payload: CodecPayload, source: str) -> str:
 def open_bitstream(bitstream: str | Path, device: torch.device | None = None) -> tuple[DecodedModel, int]:
     """Parse a bitstream and rebuild its model; returns it and the stream's size in bytes."""
     path = Path(bitstream)
-    data = _read(path)
-    payload = decode_payload(data, str(path))
+    payload = read_bitstream(path)
     decoder = importlib.import_module(CODECS[codec_of(payload, str(path))].decoder)
-    return decoder.decoded_model(payload, str(path), device or torch.device("cpu")), len(data)
+    return decoder.decoded_model(payload, str(path), device or torch.device("cpu")), path.stat().st_size
 
 
 def decode_to_zarr(bitstream: str | Path, out: str | Path, grid_views: bool = True,

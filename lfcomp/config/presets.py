@@ -15,8 +15,17 @@ from typing import Any
 
 import yaml
 
-from lfcomp.config.sections import (CameraConfig, Config, DistillConfig, LowRankConfig, ModelConfig,
-                                    QuantizeConfig, RuntimeConfig, TrainConfig, merge)
+from lfcomp.config.sections import (
+    CameraConfig,
+    Config,
+    DistillConfig,
+    LowRankConfig,
+    ModelConfig,
+    QuantizeConfig,
+    RuntimeConfig,
+    TrainConfig,
+    merge,
+)
 from lfcomp.errors import LfcompError
 
 __all__ = ["PRESETS", "load_preset", "parse_set_option", "resolve_config"]

@@ -10,8 +10,8 @@ import numpy as np
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
+from lfcomp.evaluation.metrics import bits_per_pixel, distortion_metrics, finite_or_none
 from lfcomp.io.lightfield import read_lightfield
-from lfcomp.evaluation.metrics import finite_or_none, bits_per_pixel, distortion_metrics
 
 
 def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,

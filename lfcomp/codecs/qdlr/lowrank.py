@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from lfcomp.errors import LfcompError
 from lfcomp.config import LowRankConfig, TrainConfig
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Resume, Trainer
 from lfcomp.engine.validation import evaluate
+from lfcomp.errors import LfcompError
 from lfcomp.models.mlp import slot_weight_params
 from lfcomp.models.scene import SceneModel, count_field_params
 

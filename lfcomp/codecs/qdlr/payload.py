@@ -17,11 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from lfcomp.artifacts import atomic_output
-from lfcomp.bitstream.container import CodecPayload, bitstream_breakdown, decode_payload, encode_payload
+from lfcomp.bitstream.container import (
+    CodecPayload,
+    bitstream_breakdown,
+    decode_payload,
+    encode_payload,
+    write_bitstream,
+)
 from lfcomp.codecs.decoder import DecodedModel
-from lfcomp.errors import LfcompError
 from lfcomp.codecs.qdlr.quantize import QuantizedModel, bias_params, dequantize_model, weight_params
+from lfcomp.errors import LfcompError
 from lfcomp.models.scene import SceneModel, render_views
 
 __all__ = ["CAMERA_KEYS", "build_model", "decoded_model", "encode", "from_payload", "to_payload"]
@@ -102,8 +107,7 @@ def encode(spec: dict[str, Any], camera_state: dict[str, float], quantized: Quan
             and torch.equal(back.bias_ranges, quantized.bias_ranges))
     if not same:
         raise RuntimeError("internal error: the bitstream does not round-trip the quantized model")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(data)
+    write_bitstream(data, path)
     return {"bytes": len(data), "sections": bitstream_breakdown(data), "symbols": int(quantized.all_symbols().size)}
 
 

@@ -26,12 +26,12 @@ import torch
 from sklearn.cluster import KMeans
 from torch.func import functional_call
 
-from lfcomp.errors import LfcompError
 from lfcomp.config import QuantizeConfig, TrainConfig
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import evaluate
+from lfcomp.errors import LfcompError
 from lfcomp.models.mlp import slot_bias, slot_weight_params
 from lfcomp.models.scene import SceneModel, count_field_params
 

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from lfcomp.models.camera import initial_camera
-from lfcomp.io.lightfield import LightField
-from lfcomp.models.scene import SceneModel, count_field_params, grid_offset, make_spec
 from lfcomp.config import CameraConfig, Config
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Resume, Trainer
 from lfcomp.engine.validation import evaluate
+from lfcomp.io.lightfield import LightField
+from lfcomp.models.camera import initial_camera
+from lfcomp.models.scene import SceneModel, count_field_params, grid_offset, make_spec
 
 log = logging.getLogger("lfcomp")
 
