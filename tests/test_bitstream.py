@@ -147,7 +147,7 @@ def test_bad_magic_version_and_empty() -> None:
     data = _small_stream()
     with pytest.raises(LfcompError, match=r"^x\.lfc: not an lfcomp bitstream \(bad magic\)$"):
         decode_payload(b"PK\x03\x04" + data[4:], "x.lfc")
-    with pytest.raises(LfcompError, match=r"unsupported bitstream version 7 \(this lfcomp reads 1\)"):
+    with pytest.raises(LfcompError, match=r"unsupported bitstream version 7 \(this lfcomp reads 1, 2\)"):
         decode_payload(data[:3] + b"\x07" + data[4:])
     with pytest.raises(LfcompError, match="empty file"):
         decode_payload(b"")

@@ -138,7 +138,8 @@ def test_rd_curves_keep_the_neural_kinds_apart(tmp_path, monkeypatch):
 
 
 def test_rd_markers_come_from_the_registry(monkeypatch):
-    assert {label: rd_style(label)["marker"] for label in registry.codec_labels()} == QDLR.markers
+    markers = {label: marker for codec in registry.CODECS.values() for label, marker in codec.markers.items()}
+    assert {label: rd_style(label)["marker"] for label in registry.codec_labels()} == markers
     # A second codec: its own marker where the registry gives one, else a triangle; solid either way.
     latent = dataclasses.replace(QDLR, name="latent", model_kinds=(), stages=(), markers={"latent": "D"},
                                  rate_parameters=(RateParameter("lmbda", "l", float),))

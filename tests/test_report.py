@@ -90,8 +90,8 @@ def test_rd_csv_has_one_row_per_scene_codec_and_rate_point(results, tmp_path):
     assert neural[0]["encode_seconds"] == "" and neural[0]["rank"] == "8" and neural[0]["centroids"] == "32"
     assert [r["codec"] for r in rows if r["scene"] == "alpha"][-1] == "qdlr-nerf"  # ours last, as in Table 1
     assert list(rows[0]) == rd_columns() == [
-        "scene", "codec", "rate_point", "qp", "rank", "centroids", "bytes", "bits", "bpp", "psnr_rgb", "psnr_y",
-        "encode_seconds", "decode_seconds", "scan", "metrics"]
+        "scene", "codec", "rate_point", "qp", "rank", "centroids", "lmbda", "bytes", "bits", "bpp", "psnr_rgb",
+        "psnr_y", "encode_seconds", "decode_seconds", "scan", "metrics"]  # every registered codec's rate parameters
 
 
 def test_bd_csv_matches_lfcomp_bd_and_marks_what_cannot_be_computed(results, tmp_path):

@@ -14,7 +14,7 @@ from lfcomp.codecs.registry import QDLR, RateParameter
 from lfcomp.errors import LfcompError
 from lfcomp.evaluation.summary import summarize, summary_columns
 
-COLUMNS = ["scene", "model", "rank", "centroids", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct",
+COLUMNS = ["scene", "model", "rank", "centroids", "lmbda", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct",
            "psnr_nerf", "psnr_lowrank", "psnr_distill", "psnr_quantize",
            "params_nerf", "params_lowrank", "params_distill", "params_quantize",
            "grid_u", "grid_v", "height", "width", "metrics"]
@@ -278,7 +278,7 @@ def test_a_second_registered_codec_gets_its_own_rows_and_table(tmp_path, monkeyp
         latent.append(path)
     summarize([*latent, nerf], tmp_path / "s.csv", tmp_path / "s.md")
     rows = read_csv(tmp_path / "s.csv")
-    assert list(rows[0]) == COLUMNS[:4] + ["lmbda"] + COLUMNS[4:]
+    assert list(rows[0]) == COLUMNS
     assert [(r["model"], r["rank"], r["lmbda"], r["bpp"]) for r in rows] == [
         ("nerf", "10", "", "0.05"), ("latent", "", "0.01", "0.03"), ("latent", "", "0.001", "0.08")]
     md = (tmp_path / "s.md").read_text()

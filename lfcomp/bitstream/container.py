@@ -18,6 +18,10 @@ Byte layout, format version 1 ("varint" = unsigned LEB128; "deflate" = raw DEFLA
     payload     canonical Huffman codewords of the symbols (lfcomp.entropy.huffman), MSB first
     crc32       4 B         zlib.crc32 of every byte before it, little-endian
 
+Format version 2 (codecs with their own entropy coder, e.g. a range coder) has the same magic,
+framing and CRC, and four sections: header, float32, uint16 as above, then ``data``, the codec's
+own coded bytes (the header's ``codec`` key names the codec). Version 1 streams stay readable.
+
 An empty payload costs 28 bytes. The section sizes in the fixed part give the expected total size
 up front (clean "truncated" errors); the CRC is then checked before any section is parsed, and
 the parser still validates every size against the data before allocating, so a crafted stream
@@ -39,8 +43,11 @@ from lfcomp.entropy.huffman import huffman_decode, huffman_encode
 from lfcomp.errors import LfcompError
 
 MAGIC = b"LFC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # Huffman-coded symbols (QDLR)
+DATA_VERSION = 2  # the codec's own coded bytes
 SECTIONS = ("header", "float32", "uint16", "code_table", "payload")
+DATA_SECTIONS = ("header", "float32", "uint16", "data")
+VERSIONS = {FORMAT_VERSION: SECTIONS, DATA_VERSION: DATA_SECTIONS}
 _CRC_BYTES = 4
 _MAX_NDIM = 32
 _MAX_ELEMENTS = 2**48  # per array, counting zero dimensions as 1: keeps numpy shapes sane
@@ -53,7 +60,8 @@ class CodecPayload:
     header: dict  # JSON-native: model kind, architecture, tensor layout, light field geometry, ...
     float32: dict[str, np.ndarray]  # camera f, Δ, codebook, quantizer ranges, ...
     uint16: dict[str, np.ndarray]  # 16-bit bias codes, stored raw
-    symbols: np.ndarray  # 1-D ints: labels 0..N-1 and N+q outlier codes (decoded as int64)
+    symbols: np.ndarray  # 1-D ints: labels 0..N-1 and N+q outlier codes (decoded as int64); version 1
+    data: bytes | None = None  # the codec's own coded bytes: version 2 (then ``symbols`` is empty)
 
 
 class _Corrupt(Exception):
@@ -149,19 +157,20 @@ def _code_table(alphabet: np.ndarray, lengths: np.ndarray, count: int, pad: int)
 
 
 def encode_payload(p: CodecPayload) -> bytes:
-    """Serialise ``p`` into a version-1 ``.lfc`` bitstream (ValueError on an invalid payload)."""
+    """Serialise ``p`` into an ``.lfc`` bitstream: version 1 (Huffman-coded ``symbols``) or, when
+    ``p.data`` is given, version 2 (ValueError on an invalid payload)."""
     float32_specs, float32_bytes = _pack_arrays(p.float32, np.float32, "float32")
     uint16_specs, uint16_bytes = _pack_arrays(p.uint16, np.uint16, "uint16")
-    coded = huffman_encode(p.symbols)
-    pad = -coded.num_bits % 8
-    sections = [
-        _deflate(_header_json(p.header, float32_specs, uint16_specs)),
-        float32_bytes,
-        uint16_bytes,
-        _deflate(_code_table(*coded.lengths, coded.count, pad)),
-        coded.payload,
-    ]
-    body = b"".join([MAGIC, bytes([FORMAT_VERSION]), *map(_varint, map(len, sections)), *sections])
+    sections = [_deflate(_header_json(p.header, float32_specs, uint16_specs)), float32_bytes, uint16_bytes]
+    if p.data is not None:
+        version = DATA_VERSION
+        sections.append(bytes(p.data))
+    else:
+        version = FORMAT_VERSION
+        coded = huffman_encode(p.symbols)
+        pad = -coded.num_bits % 8
+        sections += [_deflate(_code_table(*coded.lengths, coded.count, pad)), coded.payload]
+    body = b"".join([MAGIC, bytes([version]), *map(_varint, map(len, sections)), *sections])
     return body + zlib.crc32(body).to_bytes(_CRC_BYTES, "little")
 
 
@@ -175,15 +184,17 @@ def _split(data: bytes) -> dict[str, bytes]:
         raise _Corrupt("empty file (not an lfcomp bitstream)")
     if data[: len(MAGIC)] != MAGIC[: len(data)]:
         raise _Corrupt("not an lfcomp bitstream (bad magic)")
-    minimum = len(MAGIC) + 1 + len(SECTIONS) + _CRC_BYTES
+    minimum = len(MAGIC) + 1 + len(DATA_SECTIONS) + _CRC_BYTES
     if len(data) <= len(MAGIC):
         raise _Corrupt(f"truncated bitstream (expected at least {minimum} bytes, got {len(data)})")
-    if data[len(MAGIC)] != FORMAT_VERSION:
-        version = data[len(MAGIC)]
-        raise _Corrupt(f"unsupported bitstream version {version} (this lfcomp reads {FORMAT_VERSION})")
+    version = data[len(MAGIC)]
+    if version not in VERSIONS:
+        readable = ", ".join(map(str, VERSIONS))
+        raise _Corrupt(f"unsupported bitstream version {version} (this lfcomp reads {readable})")
+    names = VERSIONS[version]
     pos = len(MAGIC) + 1
     sizes = []
-    for _ in SECTIONS:
+    for _ in names:
         try:
             size, pos = _read_varint(data, pos, "fixed header")
         except _Truncated:
@@ -198,7 +209,7 @@ def _split(data: bytes) -> dict[str, bytes]:
     if zlib.crc32(data[:-_CRC_BYTES]) != int.from_bytes(data[-_CRC_BYTES:], "little"):
         raise _Corrupt("checksum mismatch (corrupted bitstream)")
     sections = {}
-    for name, size in zip(SECTIONS, sizes):
+    for name, size in zip(names, sizes):
         sections[name] = data[pos : pos + size]
         pos += size
     return sections
@@ -280,6 +291,8 @@ def decode_payload(data: bytes, source: str = "<bytes>") -> CodecPayload:
         header, float32_specs, uint16_specs = _parse_header(sections["header"])
         float32 = _unpack_arrays(sections["float32"], float32_specs, np.float32, "float32")
         uint16 = _unpack_arrays(sections["uint16"], uint16_specs, np.uint16, "uint16")
+        if "data" in sections:
+            return CodecPayload(header, float32, uint16, np.zeros(0, dtype=np.int64), sections["data"])
         symbols = _parse_symbols(sections["code_table"], sections["payload"])
     except _Corrupt as exc:
         raise LfcompError(source, str(exc)) from None
@@ -287,12 +300,13 @@ def decode_payload(data: bytes, source: str = "<bytes>") -> CodecPayload:
 
 
 def bitstream_breakdown(data: bytes, source: str = "<bytes>") -> dict[str, int]:
-    """Bytes per section: header, float32, uint16, code_table, payload, framing (sums to len(data))."""
+    """Bytes per section (header, float32, uint16, then code_table and payload, or data) and framing;
+    they sum to len(data)."""
     try:
         sections = _split(bytes(data))
     except _Corrupt as exc:
         raise LfcompError(source, str(exc)) from None
-    sizes = {name: len(sections[name]) for name in SECTIONS}
+    sizes = {name: len(section) for name, section in sections.items()}
     sizes["framing"] = len(data) - sum(sizes.values())
     return sizes
 

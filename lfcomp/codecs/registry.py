@@ -57,7 +57,8 @@ class Codec:
     model_kinds: tuple[str, ...]  # empty: the codec has no model kinds, one label = name
     rate_parameters: tuple[RateParameter, ...]
     stages: tuple[Stage, ...]
-    package: str  # the codec's package; its `commands` module holds the CLI stages
+    package: str  # the codec's package: `commands` (its CLI stages), `report` (its metrics of a rate point)
+    final_stage: str  # the stage whose checkpoint `lfcomp evaluate --model` reads
     decoder: str  # module with decoded_model(payload, source, device) -> DecodedModel
     markers: dict[str, str] = field(default_factory=dict)  # plot marker per label
 
@@ -112,11 +113,31 @@ QDLR = Codec(
         Stage("evaluate", "r{rank}/n{centroids}/metrics.json", "PSNR, bpp and every stage's report"),
     ),
     package="lfcomp.codecs.qdlr",
+    final_stage="quantize",
     decoder="lfcomp.codecs.qdlr.payload",
     markers={"qdlr-nerf": "o", "qdlr-nelf": "s"},
 )
 
-CODECS: dict[str, Codec] = {codec.name: codec for codec in (QDLR,)}
+LATENT = Codec(
+    name="latent",
+    description="rate–distortion-trained latent light field: latent pyramid + disparity warp + small synthesis "
+                "network, checkerboard-context entropy model, range coding",
+    model_kinds=(),
+    rate_parameters=(RateParameter("lmbda", "l", float, "λ of the loss MSE + λ·bits per pixel"),),
+    stages=(
+        Stage("latent-fit", "l{lmbda}/latent.pt", "latents, synthesis and entropy model trained at λ",
+              ("train", "latent")),
+        Stage("latent-encode", "l{lmbda}/bitstream.lfc", "range-coded bitstream"),
+        Stage("decode", "l{lmbda}/decoded.zarr", "every view rendered from the bitstream alone"),
+        Stage("evaluate", "l{lmbda}/metrics.json", "PSNR, bpp, MAC/pixel"),
+    ),
+    package="lfcomp.codecs.latent",
+    final_stage="latent",
+    decoder="lfcomp.codecs.latent.payload",
+    markers={"latent": "D"},
+)
+
+CODECS: dict[str, Codec] = {codec.name: codec for codec in (QDLR, LATENT)}
 
 
 def codec_labels() -> list[str]:

@@ -15,17 +15,8 @@ from typing import Any
 
 import yaml
 
-from lfcomp.config.sections import (
-    CameraConfig,
-    Config,
-    DistillConfig,
-    LowRankConfig,
-    ModelConfig,
-    QuantizeConfig,
-    RuntimeConfig,
-    TrainConfig,
-    merge,
-)
+from lfcomp.config.sections import (CameraConfig, Config, DistillConfig, LatentConfig, LowRankConfig, ModelConfig,
+                                    QuantizeConfig, RuntimeConfig, TrainConfig, merge)
 from lfcomp.errors import LfcompError
 
 __all__ = ["PRESETS", "load_preset", "parse_set_option", "resolve_config"]
@@ -41,6 +32,10 @@ PAPER_NERF = Config(
     distill=DistillConfig(steps=200_000, lr=5e-4, lr_final_ratio=0.1),
     quantize=QuantizeConfig(steps_per_layer=30_000, codebook_steps=30_000, kmeans_iters=20, lr=5e-4,
                             lr_final_ratio=0.1),
+    latent=LatentConfig(lambdas=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), levels=8, margin=16, disparity_stride=8,
+                        disparity_step=1 / 32, disparity_search=(-4.0, 4.0), hidden=(32, 32), gain=0.05, arm_hidden=16,
+                        steps=30_000, warm_steps=10_000, ste_fraction=0.2, lr=1e-2, net_lr=5e-3, lr_final_ratio=0.05,
+                        batch_rays=65536),
     runtime=RuntimeConfig(train_minutes=2880, stage_minutes=1440, mem_mb=16000, gpus=1, cpu_minutes=120,
                           cpu_mem_mb=4000),
     rate_points=((150, 256), (90, 256), (70, 256), (40, 256), (40, 64), (40, 32)),
@@ -57,6 +52,8 @@ QUICK_NERF = merge(PAPER_NERF, {
     "lowrank": {"steps": 600, "z_update_every": 50, "lr": 1e-3},
     "distill": {"steps": 400, "lr": 1e-3},
     "quantize": {"steps_per_layer": 40, "codebook_steps": 150, "lr": 5e-4},
+    "latent": {"levels": 7, "margin": 8, "disparity_search": [-2.5, 2.5], "hidden": [24, 24], "arm_hidden": 12,
+               "steps": 3000, "warm_steps": 1500, "batch_rays": 16384},
     # The paper's ranks scaled by width (150, 90, 70, 40 of 256 -> of 64).
     "rate_points": [[38, 256], [22, 256], [18, 256], [10, 256], [10, 64], [10, 32]],
     "runtime": {"train_minutes": 30, "stage_minutes": 30, "mem_mb": 4000, "gpus": 1, "cpu_minutes": 15,
@@ -79,6 +76,8 @@ SMOKE_NERF = merge(PAPER_NERF, {
     "lowrank": {"steps": 40, "z_update_every": 10, "lr": 2e-3},
     "distill": {"steps": 30, "lr": 2e-3},
     "quantize": {"steps_per_layer": 5, "codebook_steps": 10, "lr": 1e-3},
+    "latent": {"lambdas": [1e-3, 1e-2], "levels": 4, "margin": 4, "disparity_search": [-2.0, 2.0], "hidden": [8],
+               "arm_hidden": 8, "steps": 60, "warm_steps": 30, "batch_rays": 2048},
     "rate_points": [[8, 16], [4, 16], [4, 8]],
     "runtime": {"train_minutes": 10, "stage_minutes": 10, "mem_mb": 2000, "gpus": 1, "cpu_minutes": 10,
                 "cpu_mem_mb": 1000},

@@ -17,7 +17,7 @@ from typing import Any
 
 from lfcomp.errors import LfcompError
 
-__all__ = ["CameraConfig", "Config", "DistillConfig", "LowRankConfig", "ModelConfig", "QuantizeConfig",
+__all__ = ["CameraConfig", "Config", "DistillConfig", "LatentConfig", "LowRankConfig", "ModelConfig", "QuantizeConfig",
            "RuntimeConfig", "TrainConfig", "merge"]
 
 
@@ -96,6 +96,30 @@ class QuantizeConfig:
 
 
 @dataclass(frozen=True)
+class LatentConfig:
+    """The rate–distortion-trained latent codec: its rate points (λ), representation and training.
+
+    Loss = MSE (RGB in [0, 1]) + λ · rate (bits of the latents per pixel of the light field)."""
+
+    lambdas: tuple[float, ...]  # the rate points, highest quality (smallest λ) first
+    levels: int  # latent levels: full resolution, 1/2, 1/4, ...
+    margin: int  # latent pixels beyond the centre view's border (the corner views see there)
+    disparity_stride: int  # pixels per disparity latent
+    disparity_step: float  # px per view step per integer unit of the disparity latent
+    disparity_search: tuple[float, float]  # plane-sweep range (px per view step) of the initial disparity
+    hidden: tuple[int, ...]  # synthesis layer widths
+    gain: float  # synthesis feature of one integer latent step
+    arm_hidden: int  # hidden width of the entropy model
+    steps: int  # training steps from scratch
+    warm_steps: int  # training steps when warm-started from a neighbouring λ
+    ste_fraction: float  # last fraction of the steps with rounded latents (straight-through)
+    lr: float  # latents' learning rate
+    net_lr: float  # networks' learning rate
+    lr_final_ratio: float
+    batch_rays: int
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Cluster requests (Snakemake resources): the GPU stages get ``gpus``, ``stage_minutes``
     (``train_minutes`` for training) and ``mem_mb``; the CPU-only stages ``cpu_minutes`` and
@@ -120,6 +144,7 @@ class Config:
     lowrank: LowRankConfig
     distill: DistillConfig
     quantize: QuantizeConfig
+    latent: LatentConfig
     runtime: RuntimeConfig
     rate_points: tuple[tuple[int, int], ...]
 

@@ -154,20 +154,24 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimiser, gamma)
 
     def run(self, extra_loss: Callable[[], torch.Tensor] | None = None,
-            after_step: Callable[[int], None] | None = None, render: Render | None = None) -> list[dict[str, float]]:
-        """Train for the configured steps (or what is left of them); returns the curve [{step, loss, mse, psnr}]."""
+            after_step: Callable[[int], None] | None = None, render: Render | None = None,
+            status: Callable[[], dict[str, float]] | None = None) -> list[dict[str, float]]:
+        """Train for the configured steps (or what is left of them); returns the curve [{step, loss, mse, psnr}].
+
+        ``status()`` adds a stage's own figures (e.g. the rate in bpp) to the progress bar, the log
+        and the curve."""
         self.model.train()
         loop = TrainingLoop(self.model, self.optimiser, self.scheduler, self.rays.generator, [], [])
         first = self.resume.restore(loop) + 1 if self.resume else 1
         _STOP.active = True
         try:
-            self._steps(first, loop, render or self.model, extra_loss, after_step)
+            self._steps(first, loop, render or self.model, extra_loss, after_step, status)
         finally:
             _STOP.active = False
         return loop.history
 
     def _steps(self, first: int, loop: TrainingLoop, render: Render, extra_loss: Callable[[], torch.Tensor] | None,
-               after_step: Callable[[int], None] | None) -> None:
+               after_step: Callable[[int], None] | None, status: Callable[[], dict[str, float]] | None) -> None:
         opt, rays, resume = self.optimisation, self.rays, self.resume
         steps, history, running = opt.steps, loop.history, loop.running
         use_bf16 = opt.precision == "bf16"
@@ -195,10 +199,12 @@ class Trainer:
                     running.clear()
                     record = {"step": step, "loss": float(loss.detach()), "mse": mean_mse,
                               "psnr": mse_to_psnr(mean_mse)}
+                    extra = status() if status is not None else {}
+                    record.update(extra)
                     history.append(record)
-                    bar.set_postfix(psnr=f"{record['psnr']:.2f}dB")
-                    log.info("%s step %d/%d  train PSNR %.2f dB  loss %.4g", self.desc, step, steps, record["psnr"],
-                             record["loss"])
+                    bar.set_postfix(psnr=f"{record['psnr']:.2f}dB", **{k: f"{v:.4g}" for k, v in extra.items()})
+                    log.info("%s step %d/%d  train PSNR %.2f dB  loss %.4g%s", self.desc, step, steps, record["psnr"],
+                             record["loss"], "".join(f"  {k} {v:.4g}" for k, v in extra.items()))
                 loop.completed = step
                 if resume is not None and ((step % resume.every == 0 and step < steps) or _STOP.requested):
                     resume.save(loop, step)

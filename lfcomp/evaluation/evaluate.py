@@ -17,8 +17,9 @@ from lfcomp.io.lightfield import read_lightfield
 def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,
                         model: str | Path | None = None, scene: str | None = None) -> dict[str, Any]:
     """Per-view and mean PSNR (RGB and Y); with a bitstream also bytes, bits and bpp; with the
-    quantized checkpoint also the rate point and every stage's PSNR and size (Table 2). ``scene``
-    is recorded for the reports, which otherwise take it from the directory layout."""
+    codec's final checkpoint also the rate point and the codec's own figures (QDLR: every stage's
+    PSNR and size, Table 2). ``scene`` is recorded for the reports, which otherwise take it from
+    the directory layout."""
     ref, dec = read_lightfield(reference), read_lightfield(decoded)
     if ref.views.shape != dec.views.shape:
         raise LfcompError(decoded, f"shape {dec.views.shape} differs from the reference {ref.views.shape}")
@@ -35,35 +36,31 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         metrics.update({"bitstream": str(path), "bytes": num_bytes, "bits": 8 * num_bytes,
                         "bpp": bits_per_pixel(num_bytes, ref.grid, ref.size)})
     if model is not None:
-        from lfcomp.engine.checkpoint import load_checkpoint  # torch only when a model is given
-
-        ckpt = load_checkpoint(model, ("quantize",))
-        spec = ckpt["spec"]
-        stages = ckpt.get("stages", {})
-        base = stages.get("nerf", {}).get("params")
-        metrics["rate_point"] = {"rank": ckpt.get("rank"), "centroids": ckpt["quantized"]["centroids"]}
-        metrics["params"] = stages.get("quantize", {}).get("params")
-        holdout = [tuple(map(int, p)) for p in ckpt.get("holdout_views", [])]
-        if holdout:
-            rgb, y = np.array(metrics["psnr_rgb_views"], float), np.array(metrics["psnr_y_views"], float)
-            metrics["holdout"] = {"views": [list(p) for p in holdout],
-                                  "psnr_rgb": finite_or_none(float(np.mean([rgb[p] for p in holdout]))),
-                                  "psnr_y": finite_or_none(float(np.mean([y[p] for p in holdout])))}
-        metrics["stages"] = {
-            name: {"psnr_rgb": r.get("psnr_rgb"), "params": r.get("params"),
-                   "size_percent": None if not base else round(100.0 * stage_bits(name, r, metrics) / (32 * base), 3),
-                   "eval_views": len(r.get("views", []))}
-            for name, r in stages.items()}
-    if spec is not None:
+        spec = rate_point_metrics(model, metrics)
+    if spec is not None and "kind" in spec:
         metrics["model_kind"] = spec["kind"]
     return metrics
 
 
-def stage_bits(stage: str, report: dict[str, Any], metrics: dict[str, Any]) -> float:
-    """Storage of a stage's model: 32-bit floats before quantization, the bitstream after it."""
-    if stage == "quantize" and "bits" in metrics:
-        return float(metrics["bits"])
-    return 32.0 * float(report.get("stored_params", report.get("params", 0)))
+def rate_point_metrics(model: str | Path, metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """Add the rate point and the codec's own figures from the codec's final checkpoint ``model``
+    (the codec is the one whose final stage wrote it); returns the model's spec, if it has one."""
+    import importlib
+
+    from lfcomp.codecs.registry import CODECS
+    from lfcomp.engine.checkpoint import load_checkpoint  # torch only when a model is given
+
+    finals = {codec.final_stage: codec for codec in CODECS.values()}
+    ckpt = load_checkpoint(model, tuple(finals))
+    return importlib.import_module(f"{finals[ckpt['stage']].package}.report").rate_point_metrics(ckpt, metrics)
+
+
+def holdout_metrics(metrics: dict[str, Any], holdout: list[tuple[int, int]]) -> dict[str, Any]:
+    """PSNR of the views held out of training, from the per-view figures of ``metrics``."""
+    rgb, y = np.array(metrics["psnr_rgb_views"], float), np.array(metrics["psnr_y_views"], float)
+    return {"views": [list(p) for p in holdout],
+            "psnr_rgb": finite_or_none(float(np.mean([rgb[p] for p in holdout]))),
+            "psnr_y": finite_or_none(float(np.mean([y[p] for p in holdout])))}
 
 
 def write_metrics(metrics: dict[str, Any], out: str | Path) -> None:

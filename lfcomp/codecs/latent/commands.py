@@ -1,0 +1,88 @@
+"""The latent codec's stages as ``lfcomp`` subcommands: ``latent-fit`` (train at one λ) and
+``latent-encode`` (the bitstream). Decoding is the codec-independent ``lfcomp decode``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from lfcomp.cli.options import CONFIG, DEVICE, Command, config_of, device_of, resume_of
+
+__all__ = ["COMMANDS", "STAGE"]
+
+log = logging.getLogger("lfcomp")
+STAGE = "latent"  # the stage tag of its checkpoints
+
+
+def _fit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("lightfield"), p.add_argument("out")
+    p.add_argument("--lmbda", type=float, required=True, help="rate point: loss = MSE + λ · bits per pixel")
+    p.add_argument("--init", help="start from this checkpoint of a neighbouring λ (warm start, fewer steps)")
+
+
+def fit(args: argparse.Namespace) -> None:
+    import torch
+
+    from lfcomp.artifacts import atomic_output
+    from lfcomp.codecs.latent.fit import fit_latent
+    from lfcomp.engine.checkpoint import FORMAT, load_checkpoint
+    from lfcomp.errors import LfcompError
+    from lfcomp.io.lightfield import read_lightfield
+
+    if not args.lmbda > 0:
+        raise LfcompError("--lmbda", f"λ must be positive, got {args.lmbda}")
+    cfg, device = config_of(args), device_of(args)
+    lf = read_lightfield(args.lightfield)
+    init = load_checkpoint(args.init, (STAGE,)) if args.init else None
+    resume = resume_of(args, cfg, [args.lightfield, *([args.init] if args.init else [])], lmbda=args.lmbda)
+    model, extras = fit_latent(lf.views, args.lmbda, cfg, device, init, resume)
+    report = extras["report"]
+    report["network_params"] = sum(p.numel() for p in (*model.field.synthesis.parameters(), *model.arm.parameters()))
+    payload = {"format": FORMAT, "stage": STAGE, "codec": "latent", "lmbda": args.lmbda, "config": cfg.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "holdout_views": [list(p) for p in cfg.train.holdout_views], **extras}
+    with atomic_output(args.out) as tmp:
+        torch.save(payload, tmp)
+    resume.remove()
+
+
+def _encode_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint"), p.add_argument("lightfield", help="the views, to choose the weights' quantisation step")
+    p.add_argument("out")
+
+
+def encode(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from lfcomp.bitstream.container import decode_payload, encode_payload, write_bitstream
+    from lfcomp.codecs.latent.fit import render_views
+    from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
+    from lfcomp.codecs.latent.payload import encode_model, model_from_payload
+    from lfcomp.engine.checkpoint import load_checkpoint
+    from lfcomp.evaluation.metrics import bits_per_pixel
+    from lfcomp.io.lightfield import read_lightfield
+
+    ckpt = load_checkpoint(args.checkpoint, (STAGE,))
+    geometry = ckpt["report"]["geometry"]
+    geometry = LatentGeometry(**{**geometry, "grid": tuple(geometry["grid"]), "size": tuple(geometry["size"]),
+                                 "hidden": tuple(geometry["hidden"])})
+    model = LatentCodecModel(geometry, ckpt["config"]["latent"]["arm_hidden"])
+    model.load_state_dict(ckpt["state_dict"])
+    lf = read_lightfield(args.lightfield)
+    payload, reference = encode_model(model, lf.views, ckpt["lmbda"])
+    data = encode_payload(payload)
+    decoded = model_from_payload(decode_payload(data, args.out), args.out)
+    grid = [(float(u), float(v)) for u in range(geometry.grid[0]) for v in range(geometry.grid[1])]
+    if not np.array_equal(render_views(decoded, grid), render_views(reference, grid)):
+        raise RuntimeError("internal error: the bitstream does not decode to the encoder's reconstruction")
+    write_bitstream(data, args.out)
+    log.info("bitstream %s: %d bytes (%.5f bpp), synthesis step 2^-%d, %d MAC/pixel", args.out, len(data),
+             bits_per_pixel(len(data), geometry.grid, geometry.size), payload.header["synthesis_log2_step"],
+             reference.field.macs_per_pixel())
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("latent-fit", "latent codec: train latents, synthesis and entropy model at one λ", _fit_arguments, fit,
+            (CONFIG, DEVICE)),
+    Command("latent-encode", "latent codec: range-coded bitstream of a trained model", _encode_arguments, encode),
+)
