@@ -77,7 +77,7 @@ SMOKE_NERF = merge(PAPER_NERF, {
     "distill": {"steps": 30, "lr": 2e-3},
     "quantize": {"steps_per_layer": 5, "codebook_steps": 10, "lr": 1e-3},
     "latent": {"lambdas": [1e-3, 1e-2], "levels": 4, "margin": 4, "disparity_search": [-2.0, 2.0], "hidden": [8],
-               "arm_hidden": 8, "steps": 60, "warm_steps": 30, "batch_rays": 2048},
+               "arm_hidden": 8, "steps": 300, "warm_steps": 100, "batch_rays": 2048},
     "rate_points": [[8, 16], [4, 16], [4, 8]],
     "runtime": {"train_minutes": 10, "stage_minutes": 10, "mem_mb": 2000, "gpus": 1, "cpu_minutes": 10,
                 "cpu_mem_mb": 1000},
