@@ -31,13 +31,16 @@ PRESET = config["preset"]
 RUNTIME = load_preset(PRESET).runtime
 MODELS = list(dict.fromkeys(config["models"]))  # each model kind is a codec: results/{scene}/{model}/
 RATE_POINTS = {model: rate_points(model) for model in MODELS}
+CODEC_NAMES = list(dict.fromkeys(config["codecs"]))  # other codecs: results/{scene}/{codec}/
+LATENT_POINTS = latent_points()
 SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any data is missing
 
 wildcard_constraints:
     scene=r"[^/]+",
-    model="|".join(MODEL_KINDS),
+    model="|".join([*MODEL_KINDS, *(name for name, codec in CODECS.items() if not codec.model_kinds)]),
     qp=r"\d+",
-    **{p.name: r"\d+" for p in QDLR.rate_parameters},  # r{rank}, n{centroids}
+    # rate-point parameters of every codec: r{rank}, n{centroids} (integers), l{lmbda} (a number)
+    **{p.name: r"\d+" if p.type is int else r"[0-9.eE+-]+" for c in CODECS.values() for p in c.rate_parameters},
 
 
 localrules:
@@ -61,5 +64,6 @@ rule all:
 
 include: "rules/data.smk"
 include: "rules/qdlr.smk"
+include: "rules/latent.smk"
 include: "rules/anchors.smk"
 include: "rules/report.smk"

@@ -5,7 +5,7 @@ import os
 import shlex
 import sys
 
-from lfcomp.codecs.registry import QDLR
+from lfcomp.codecs.registry import CODECS, LATENT, QDLR
 from lfcomp.config import load_preset, merge
 from lfcomp.errors import LfcompError
 from lfcomp.models.registry import MODEL_KINDS
@@ -65,12 +65,13 @@ def rate_points(model):
     return [dict(zip(names, map(int, point))) for point in dict.fromkeys(tuple(p) for p in chosen)]
 
 
-def scene_params(name, model):
-    """Stage parameter overrides of a scene and model: the global ones, the global ones of the
-    model (params.<model>), then the scene's own in the same order."""
+def scene_params(name, model=None):
+    """Stage parameter overrides of a scene and model kind: the global ones, the global ones of the
+    kind (params.<kind>), then the scene's own in the same order. Without a kind (the latent codec),
+    the global and the scene's ones."""
     merged = {}
     for source in (config["params"], config["scenes"][name].get("params", {})):
-        for block in (source, source.get(model, {})):
+        for block in (source, source.get(model, {}) if model in MODEL_KINDS else {}):
             for section, values in block.items():
                 if section not in MODEL_KINDS:  # params.nerf / params.nelf: the blocks above
                     merged.setdefault(section, {}).update(values)
@@ -137,27 +138,45 @@ def qdlr_log(stage, suffix="log"):
     return os.path.join("logs/{scene}/{model}", folder, f"{stage}.{suffix}")
 
 
+def read_parameters(stage, overrides):
+    """The part of {section: {key: value}} that ``stage`` (a registry Stage) reads."""
+    chosen = {}
+    for entry in stage.sections:
+        section, _, key = entry.partition(".")
+        values = overrides.get(section, {})
+        if key:
+            if key in values:
+                chosen.setdefault(section, {})[key] = values[key]
+        elif values:
+            chosen.setdefault(section, {}).update(values)
+    return chosen
+
+
+def set_options(stage, overrides):
+    """`--set section.key=value` options of the overrides a stage reads."""
+    return " ".join(
+        f"--set {shlex.quote(f'{section}.{key}={json.dumps(value)}')}"
+        for section, values in read_parameters(stage, overrides).items()
+        for key, value in sorted(values.items()))
+
+
 def stage_args(stage):
-    """A params function: the `--set section.key=value` options of a stage for a scene."""
+    """A params function: the `--set section.key=value` options of a QDLR stage for a scene."""
 
     def args(wildcards):
-        overrides = scene_params(wildcards.scene, wildcards.model)
-        return " ".join(
-            f"--set {shlex.quote(f'{section}.{key}={json.dumps(value)}')}"
-            for section in QDLR.stage(stage).sections
-            for key, value in sorted(overrides.get(section, {}).items()))
+        return set_options(QDLR.stage(stage), scene_params(wildcards.scene, wildcards.model))
 
     return args
 
 
 def stage_settings(stage):
-    """A params function: a stage's resolved parameters (its preset's, then the overrides). The
+    """A params function: a QDLR stage's resolved parameters (its preset's, then the overrides). The
     command resolves them itself from --preset and --set; they are params so that a change, in the
     config or in the preset's defaults, reruns the stage."""
 
     def settings(wildcards):
         resolved = merge(preset_for(wildcards.model), scene_params(wildcards.scene, wildcards.model))
-        return {section: resolved.section_dict(section) for section in QDLR.stage(stage).sections}
+        return read_parameters(QDLR.stage(stage), resolved.to_dict())
 
     return settings
 
@@ -166,9 +185,48 @@ def qdlr_point_path(scene, model, point, name):
     return f"results/{scene}/{model}/{QDLR.rate_point_dir(point)}/{name}"
 
 
+def latent_points():
+    """The latent codec's λ values, smallest (highest quality) first: the config's for this preset,
+    else the preset's own."""
+    chosen = config["rate_points"].get(config["preset"], {}).get("latent") or load_preset(config["preset"]).latent.lambdas
+    return sorted({float(lmbda) for lmbda in chosen})
+
+
+def latent_path(scene, lmbda, name):
+    return f"results/{scene}/latent/{LATENT.rate_point_dir({'lmbda': lmbda})}/{name}"
+
+
+def latent_log(stage, suffix="log"):
+    return f"logs/{{scene}}/latent/l{{lmbda}}/{stage}.{suffix}"
+
+
+def latent_fit_inputs(wildcards):
+    """The light field, and the checkpoint of the next smaller λ to start from (none for the first)."""
+    inputs = {"lf": f"results/{wildcards.scene}/lightfield.zarr"}
+    points = LATENT_POINTS
+    here = [i for i, lmbda in enumerate(points) if LATENT.rate_point_dir({"lmbda": lmbda}) == f"l{wildcards.lmbda}"]
+    if here and here[0] > 0:
+        inputs["init"] = latent_path(wildcards.scene, points[here[0] - 1], "latent.pt")
+    return inputs
+
+
+def latent_settings(wildcards):
+    """The latent codec's resolved training parameters (params, so that a change reruns it)."""
+    resolved = merge(load_preset(config["preset"]), scene_params(wildcards.scene))
+    return read_parameters(LATENT.stage("latent-fit"), resolved.to_dict())
+
+
+def latent_args(wildcards):
+    """`--set` options of the latent codec's training."""
+    return set_options(LATENT.stage("latent-fit"), scene_params(wildcards.scene))
+
+
 def scene_metrics(name):
-    """metrics.json of every model kind and rate point of a scene."""
-    return [qdlr_point_path(name, model, point, "metrics.json") for model in MODELS for point in RATE_POINTS[model]]
+    """metrics.json of every codec (QDLR model kinds, then the other codecs) and rate point of a scene."""
+    paths = [qdlr_point_path(name, model, point, "metrics.json") for model in MODELS for point in RATE_POINTS[model]]
+    if "latent" in CODEC_NAMES:
+        paths += [latent_path(name, lmbda, "metrics.json") for lmbda in LATENT_POINTS]
+    return paths
 
 
 def anchor_metrics(name):
@@ -188,13 +246,16 @@ def bd_anchors():
 
 
 def clip_target(name):
-    """The free-viewpoint clip of each model kind of a scene (none when clip_frames is 0)."""
+    """The free-viewpoint clip of each model kind and codec of a scene (none when clip_frames is 0)."""
     if config["clip_frames"] <= 0:
         return []
-    return [f"results/{name}/{model}/free_viewpoint.gif" for model in MODELS]
+    return [f"results/{name}/{model}/free_viewpoint.gif" for model in [*MODELS, *CODEC_NAMES]]
 
 
 def first_point_bitstream(wildcards):
-    """The bitstream of a model's first rate point, which the free-viewpoint clip renders."""
+    """The bitstream of a codec's first rate point (a model kind's, or the latent codec's smallest
+    λ), which the free-viewpoint clip renders."""
+    if wildcards.model == "latent":
+        return latent_path(wildcards.scene, LATENT_POINTS[0], "bitstream.lfc")
     point = RATE_POINTS[wildcards.model][0]
     return qdlr_point_path(wildcards.scene, wildcards.model, point, "bitstream.lfc")

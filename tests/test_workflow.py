@@ -31,6 +31,8 @@ BASE_POINTS = [[8, 16], [4, 16], [4, 8]]  # nerf's
 NELF_POINTS = [[8, 16], [4, 8]]  # the same pairs as two of nerf's: the two codecs must not collide
 STAGES = ["lowrank", "decompose", "distill"]  # per rank
 CODEC = ["quantize", "encode", "decode", "evaluate"]  # per rate point
+LAMBDAS = [0.001, 0.01]  # the latent codec's rate points (the second warm-starts from the first)
+LATENT = ["latent_fit", "latent_encode", "latent_decode", "latent_evaluate"]  # per λ
 SUMMARIES = {("summarize_scene", (("scene", SCENE),)), ("summarize_all", ()), ("report_tables", ()), ("figures", ())}
 
 
@@ -68,7 +70,8 @@ def write_config(path: Path, **changes) -> Path:
         "preset": "smoke",
         "device": "cpu",
         "models": MODELS,
-        "rate_points": {"smoke": {"nerf": BASE_POINTS, "nelf": NELF_POINTS}},
+        "codecs": ["latent"],
+        "rate_points": {"smoke": {"nerf": BASE_POINTS, "nelf": NELF_POINTS, "latent": LAMBDAS}},
         "threads": {"train": 1, "stage": 1},
         "anchors": {"hevc444": {"codec": "hevc", "chroma": "444", "qps": ANCHOR_QPS}},
         "clip_frames": 3,
@@ -108,6 +111,10 @@ def chain(rules: list[str], rank: int, centroids: int | None = None, model: str 
 
 def point_chain(rank: int, centroids: int, model: str = "nerf") -> set[tuple[str, tuple]]:
     return chain(STAGES, rank, model=model) | chain(CODEC, rank, centroids, model)
+
+
+def latent_chain(lmbda: float) -> set[tuple[str, tuple]]:
+    return {(rule, (("lmbda", str(lmbda)), ("scene", SCENE))) for rule in LATENT}
 
 
 def model_chain(model: str, points: list[list[int]]) -> set[tuple[str, tuple]]:
@@ -287,24 +294,42 @@ def test_run_makes_every_artifact(ran):
         assert (summary / name).is_file(), name
     rd = list(csv.DictReader((summary / "rd.csv").open()))
     codecs = {row["codec"] for row in rd}
-    assert codecs == {"qdlr-nerf", "qdlr-nelf", "hevc444"}
+    assert codecs == {"qdlr-nerf", "qdlr-nelf", "latent", "hevc444"}
     assert sum(row["codec"] == "qdlr-nelf" for row in rd) == len(NELF_POINTS)
+    assert sorted(float(row["lmbda"]) for row in rd if row["codec"] == "latent") == LAMBDAS
     bd = list(csv.DictReader((summary / "bd_psnr.csv").open()))
-    assert {row["codec"] for row in bd} == {"qdlr-nerf", "qdlr-nelf"}
+    assert {row["codec"] for row in bd} == {"qdlr-nerf", "qdlr-nelf", "latent"}
     assert any((summary / "figures").glob("rd_*.png")) and any((summary / "figures").glob("rd_*.svg"))
     for table in [scene / "summary.csv", ran / "results" / "summary.csv"]:
         lines = table.read_text().splitlines()
         assert lines[0].startswith("scene,")
-        assert len(lines) == 1 + len(BASE_POINTS) + len(NELF_POINTS)
+        assert len(lines) == 1 + len(BASE_POINTS) + len(NELF_POINTS) + len(LAMBDAS)
     assert (ran / "results" / "summary.md").read_text().startswith("# Rate points")
+
+
+def test_run_makes_the_latent_codecs_artifacts(ran):
+    latent = ran / "results" / SCENE / "latent"
+    assert (latent / "free_viewpoint.gif").is_file()
+    for lmbda in LAMBDAS:
+        point = latent / f"l{lmbda}"
+        for name in ["latent.pt", "bitstream.lfc", "metrics.json"]:
+            assert (point / name).is_file(), point / name
+        metrics = json.loads((point / "metrics.json").read_text())
+        assert (metrics["scene"], metrics["codec"], metrics["rate_point"]) == (SCENE, "latent", {"lmbda": lmbda})
+        assert (ran / "logs" / SCENE / "latent" / f"l{lmbda}" / "latent-fit.log").is_file()
+    sizes = [(latent / f"l{lmbda}" / "bitstream.lfc").stat().st_size for lmbda in LAMBDAS]
+    assert sizes[1] < sizes[0]  # the larger λ, the fewer bits
+    log = (ran / "logs" / SCENE / "latent" / f"l{LAMBDAS[1]}" / "latent-fit.log").read_text()
+    assert "warm start from λ=0.001" in log
 
 
 def test_touching_nothing_reruns_nothing(ran):
     assert planned_jobs(ran, write_config(ran / "same.yaml")) == set()
 
 
-def points(nerf: list[list[int]] = BASE_POINTS, nelf: list[list[int]] = NELF_POINTS) -> dict:
-    return {"smoke": {"nerf": nerf, "nelf": nelf}}
+def points(nerf: list[list[int]] = BASE_POINTS, nelf: list[list[int]] = NELF_POINTS,
+           latent: list[float] = LAMBDAS) -> dict:
+    return {"smoke": {"nerf": nerf, "nelf": nelf, "latent": latent}}
 
 
 def test_changing_centroids_reruns_only_quantize_to_evaluate(ran):
@@ -339,6 +364,18 @@ def test_changing_a_training_parameter_reruns_the_scene(ran):
 def test_a_parameter_of_one_model_kind_reruns_only_that_kind(ran):
     config = write_config(ran / "nelf_train.yaml", params={"nelf": {"train": {"steps": 201}}})
     assert planned_jobs(ran, config) == SUMMARIES | model_chain("nelf", NELF_POINTS)
+
+
+def test_adding_a_lambda_reruns_only_its_latent_chain(ran):
+    config = write_config(ran / "lambda.yaml", rate_points=points(latent=LAMBDAS + [0.05]))
+    assert planned_jobs(ran, config) == latent_chain(0.05) | SUMMARIES
+
+
+def test_a_latent_parameter_reruns_only_the_latent_codec(ran):
+    config = write_config(ran / "latent.yaml", params={"latent": {"steps": 301}})
+    # the first λ trains from scratch (steps); the second warm-starts from it, so it follows
+    expected = latent_chain(LAMBDAS[0]) | latent_chain(LAMBDAS[1]) | SUMMARIES | clip("latent")
+    assert planned_jobs(ran, config) == expected
 
 
 def test_changing_a_quantize_parameter_reruns_only_quantize_on(ran):

@@ -35,8 +35,8 @@ class RateParameter:
 class Stage:
     """A stage of a codec: one ``lfcomp`` subcommand writing one artifact.
 
-    ``sections`` are the config sections the stage reads (a change there reruns it and what
-    follows); ``report`` is the key of the stage's PSNR/size report in a checkpoint's ``stages``
+    ``sections`` are the config sections the stage reads, or single keys of a section
+    (``train.seed``): a change there reruns it and what follows; ``report`` is the key of the stage's PSNR/size report in a checkpoint's ``stages``
     (Table 2), with ``title`` its column title, ``{model}`` standing for the kind's display name.
     """
 
@@ -126,7 +126,8 @@ LATENT = Codec(
     rate_parameters=(RateParameter("lmbda", "l", float, "λ of the loss MSE + λ·bits per pixel"),),
     stages=(
         Stage("latent-fit", "l{lmbda}/latent.pt", "latents, synthesis and entropy model trained at λ",
-              ("train", "latent")),
+              ("latent", "train.seed", "train.holdout_views", "train.eval_views", "train.log_every",
+               "train.resume_every")),
         Stage("latent-encode", "l{lmbda}/bitstream.lfc", "range-coded bitstream"),
         Stage("decode", "l{lmbda}/decoded.zarr", "every view rendered from the bitstream alone"),
         Stage("evaluate", "l{lmbda}/metrics.json", "PSNR, bpp, MAC/pixel"),
