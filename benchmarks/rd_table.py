@@ -1,7 +1,7 @@
 """Rate–distortion table of the latent codec against hevc444 (and any QDLR results) on one scene.
 
 Runs, on the scene given (any format ``lfcomp ingest`` reads), the latent codec at each λ
-(``latent-fit``, warm-started from the previous λ, then ``latent-encode``, ``decode``,
+(``latent-fit``, the largest λ from scratch, each smaller one warm-started from the next larger, then ``latent-encode``, ``decode``,
 ``evaluate``) and the hevc444 anchor at each QP, each stage as its own ``lfcomp`` process, and
 prints per rate point: bytes, bpp, PSNR-RGB, encode seconds (fit + encode), decode seconds and
 MAC/pixel; then BD-PSNR and BD-rate against hevc444 (cubic and pchip, 0–0.2 bpp). QDLR rate
@@ -56,7 +56,7 @@ def main() -> None:
     if not lf.exists():
         lfcomp("ingest", args.source, lf, *ingest)
     rows = []
-    lambdas = sorted(args.lambdas or load_preset(args.preset).latent.lambdas)
+    lambdas = sorted(args.lambdas or load_preset(args.preset).latent.lambdas, reverse=True)
     previous = None
     sets = [x for s in args.set for x in ("--set", s)]
     for lmbda in lambdas:

@@ -186,10 +186,10 @@ def qdlr_point_path(scene, model, point, name):
 
 
 def latent_points():
-    """The latent codec's λ values, smallest (highest quality) first: the config's for this preset,
-    else the preset's own."""
+    """The latent codec's λ values, largest (lowest rate) first, the order they are trained in: the
+    config's for this preset, else the preset's own."""
     chosen = config["rate_points"].get(config["preset"], {}).get("latent") or load_preset(config["preset"]).latent.lambdas
-    return sorted({float(lmbda) for lmbda in chosen})
+    return sorted({float(lmbda) for lmbda in chosen}, reverse=True)
 
 
 def latent_path(scene, lmbda, name):
@@ -201,7 +201,7 @@ def latent_log(stage, suffix="log"):
 
 
 def latent_fit_inputs(wildcards):
-    """The light field, and the checkpoint of the next smaller λ to start from (none for the first)."""
+    """The light field, and the checkpoint of the next larger λ to start from (none for the first)."""
     inputs = {"lf": f"results/{wildcards.scene}/lightfield.zarr"}
     points = LATENT_POINTS
     here = [i for i, lmbda in enumerate(points) if LATENT.rate_point_dir({"lmbda": lmbda}) == f"l{wildcards.lmbda}"]
@@ -253,8 +253,8 @@ def clip_target(name):
 
 
 def first_point_bitstream(wildcards):
-    """The bitstream of a codec's first rate point (a model kind's, or the latent codec's smallest
-    λ), which the free-viewpoint clip renders."""
+    """The bitstream of a codec's first rate point (a model kind's, or the latent codec's largest λ,
+    trained first), which the free-viewpoint clip renders."""
     if wildcards.model == "latent":
         return latent_path(wildcards.scene, LATENT_POINTS[0], "bitstream.lfc")
     point = RATE_POINTS[wildcards.model][0]

@@ -1,5 +1,6 @@
-# The latent codec (lfcomp/codecs/latent/) at each λ (l{lmbda}): training on MSE + λ·rate, each λ
-# started from the model of the next smaller one, then the range-coded bitstream, the views decoded
+# The latent codec (lfcomp/codecs/latent/) at each λ (l{lmbda}): training on MSE + λ·rate, the largest
+# λ from scratch and each smaller one from the model of the next larger one (more training where
+# the quality is higher), then the range-coded bitstream, the views decoded
 # from it and their metrics. Runs when `codecs:` lists latent.
 
 

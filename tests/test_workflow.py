@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lfcomp.config import load_preset
+
 pytestmark = pytest.mark.workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +33,7 @@ BASE_POINTS = [[8, 16], [4, 16], [4, 8]]  # nerf's
 NELF_POINTS = [[8, 16], [4, 8]]  # the same pairs as two of nerf's: the two codecs must not collide
 STAGES = ["lowrank", "decompose", "distill"]  # per rank
 CODEC = ["quantize", "encode", "decode", "evaluate"]  # per rate point
-LAMBDAS = [0.001, 0.01]  # the latent codec's rate points (the second warm-starts from the first)
+LAMBDAS = [0.001, 0.01]  # the latent codec's rate points (0.01 trains first, 0.001 warm-starts from it)
 LATENT = ["latent_fit", "latent_encode", "latent_decode", "latent_evaluate"]  # per λ
 SUMMARIES = {("summarize_scene", (("scene", SCENE),)), ("summarize_all", ()), ("report_tables", ()), ("figures", ())}
 
@@ -209,6 +211,9 @@ def test_default_config_selects_embedded_scene_with_three_rate_points(tmp_path):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
     assert counts["evaluate"] == str(len(config["rate_points"]["quick"]["nerf"]))
     assert counts["train"] == "1"
+    # and the latent codec beside it, at the quick preset's λ values (at least 4: the cubic BD fit)
+    assert config["codecs"] == ["latent"]
+    assert int(counts["latent_evaluate"]) == len(load_preset("quick").latent.lambdas) >= 4
 
 
 def test_both_model_kinds_are_two_codecs_of_one_run(tmp_path):
@@ -225,7 +230,7 @@ def test_both_model_kinds_are_two_codecs_of_one_run(tmp_path):
             assert f"output: results/cotton128/{model}/r{rank}/n{centroids}/metrics.json" in text
     assert "results/cotton128/nelf/nelf.pt --preset quick --set model.kind=nelf" in text
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    assert counts["train"] == "2" and counts["clip"] == "2"
+    assert counts["train"] == "2" and counts["clip"] == "3"  # one clip per kind, and the latent codec's
     assert counts["evaluate"] == str(sum(len(config["rate_points"]["quick"][m]) for m in ["nerf", "nelf"]))
 
 
@@ -319,8 +324,8 @@ def test_run_makes_the_latent_codecs_artifacts(ran):
         assert (ran / "logs" / SCENE / "latent" / f"l{lmbda}" / "latent-fit.log").is_file()
     sizes = [(latent / f"l{lmbda}" / "bitstream.lfc").stat().st_size for lmbda in LAMBDAS]
     assert sizes[1] < sizes[0]  # the larger λ, the fewer bits
-    log = (ran / "logs" / SCENE / "latent" / f"l{LAMBDAS[1]}" / "latent-fit.log").read_text()
-    assert "warm start from λ=0.001" in log
+    log = (ran / "logs" / SCENE / "latent" / f"l{LAMBDAS[0]}" / "latent-fit.log").read_text()
+    assert "warm start from λ=0.01" in log
 
 
 def test_touching_nothing_reruns_nothing(ran):
@@ -367,13 +372,13 @@ def test_a_parameter_of_one_model_kind_reruns_only_that_kind(ran):
 
 
 def test_adding_a_lambda_reruns_only_its_latent_chain(ran):
-    config = write_config(ran / "lambda.yaml", rate_points=points(latent=LAMBDAS + [0.05]))
-    assert planned_jobs(ran, config) == latent_chain(0.05) | SUMMARIES
+    config = write_config(ran / "lambda.yaml", rate_points=points(latent=[0.0001] + LAMBDAS))
+    assert planned_jobs(ran, config) == latent_chain(0.0001) | SUMMARIES
 
 
 def test_a_latent_parameter_reruns_only_the_latent_codec(ran):
     config = write_config(ran / "latent.yaml", params={"latent": {"steps": 301}})
-    # the first λ trains from scratch (steps); the second warm-starts from it, so it follows
+    # the largest λ trains from scratch (steps); the other warm-starts from it, so it follows
     expected = latent_chain(LAMBDAS[0]) | latent_chain(LAMBDAS[1]) | SUMMARIES | clip("latent")
     assert planned_jobs(ran, config) == expected
 

@@ -117,6 +117,7 @@ class LatentConfig:
     net_lr: float  # networks' learning rate
     lr_final_ratio: float
     batch_rays: int
+    warp: bool  # the angular model: views see the latents through the disparity warp (False: ablation)
 
 
 @dataclass(frozen=True)

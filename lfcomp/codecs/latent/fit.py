@@ -37,7 +37,7 @@ def geometry_for(grid: tuple[int, int], size: tuple[int, int], cfg: Config) -> L
     c = cfg.latent
     return LatentGeometry(grid=(int(grid[0]), int(grid[1])), size=(int(size[0]), int(size[1])), margin=c.margin,
                           levels=c.levels, disparity_stride=c.disparity_stride, disparity_step=c.disparity_step,
-                          hidden=tuple(c.hidden), gain=c.gain)
+                          hidden=tuple(c.hidden), gain=c.gain, warp=c.warp)
 
 
 def initial_disparity(model: LatentCodecModel, views: np.ndarray, search: tuple[float, float]) -> tuple[float, float]:
@@ -74,9 +74,11 @@ def fit_latent(views: np.ndarray, lmbda: float, cfg: Config, device: torch.devic
     if init is not None:
         model.load_state_dict(init["state_dict"])
         steps, origin = c.warm_steps, f"warm start from λ={init['lmbda']:g}"
+    elif c.warp:
+        low, high = initial_disparity(model, views, c.disparity_search)
+        steps, origin = c.steps, f"disparity from a plane sweep, {low:.2f}..{high:.2f} px/view"
     else:
-        steps, origin = c.steps, "disparity from a plane sweep %s px/view" % (initial_disparity(model, views,
-                                                                                                c.disparity_search),)
+        steps, origin = c.steps, "no disparity warp"
     model.to(device)
     pixels = U * V * H * W
     log.info("latent codec λ=%g: %d latents, %d synthesis MAC/pixel, %d steps (%s)", lmbda,

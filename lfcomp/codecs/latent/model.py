@@ -38,6 +38,7 @@ class LatentGeometry:
     disparity_step: float  # pixels per view step per integer unit of the disparity latent
     hidden: tuple[int, ...]  # synthesis layer widths
     gain: float  # feature scale of one integer latent step
+    warp: bool = True  # views see the latents through the disparity warp (False: an ablation, d = 0)
 
     def level_shape(self, level: int) -> tuple[int, int]:
         """(rows, cols) of latent level ``level`` (0: full resolution, with the margin)."""
@@ -120,6 +121,8 @@ class LatentLightField(nn.Module):
         dshape = g.disparity_shape()
         d = self._sample(dgrid, self._grid_coords(x, y, dshape, g.disparity_stride, m))
         d = self._sample(dgrid, self._grid_coords(x + d * s, y + d * t, dshape, g.disparity_stride, m))
+        if not g.warp:
+            d = d * 0.0
         wx, wy = x + d * s, y + d * t
         features = []
         for level in range(g.levels):

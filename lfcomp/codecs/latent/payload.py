@@ -170,7 +170,8 @@ def _geometry_from(header: dict[str, Any], source: str) -> tuple[LatentGeometry,
                                   margin=integer(g["margin"], "margin", 0, LIMITS["margin"]),
                                   levels=integer(g["levels"], "levels", 1, LIMITS["levels"]),
                                   disparity_stride=integer(g["disparity_stride"], "disparity_stride", 1, LIMITS["stride"]),
-                                  disparity_step=step, hidden=tuple(hidden), gain=gain)
+                                  disparity_step=step, hidden=tuple(hidden), gain=gain,
+                                  warp=bool(g.get("warp", True)))
         arm_hidden = integer(header["arm_hidden"], "arm_hidden", 1, LIMITS["arm_hidden"])
         k = integer(header["synthesis_log2_step"], "synthesis_log2_step", 0, 30)
         latent_bound = integer(header["latent_bound"], "latent_bound", 0, LIMITS["bound"])
