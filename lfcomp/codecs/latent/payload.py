@@ -21,7 +21,7 @@ import torch
 
 from lfcomp.bitstream.container import CodecPayload
 from lfcomp.codecs.decoder import DecodedModel
-from lfcomp.codecs.latent.entropy_model import CONTEXT_SIZE, IntegerARM, gather_context
+from lfcomp.codecs.latent.entropy_model import CONTEXT_SIZE, FRAC_BITS, IntegerARM, gather_context
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
 from lfcomp.errors import LfcompError
 
@@ -215,7 +215,10 @@ def model_from_payload(payload: CodecPayload, source: str) -> LatentCodecModel:
     except Exception as exc:  # constriction reports exhausted or invalid data with several types
         raise LfcompError(source, f"corrupted range-coded data ({type(exc).__name__})") from None
     load_synthesis(model, weights[4:], k)
-    with torch.no_grad():
+    with torch.no_grad():  # the float entropy model whose fixed-point weights these are (exact)
+        for p, q in zip((model.arm.hidden.weight, model.arm.hidden.bias, model.arm.out.weight, model.arm.out.bias),
+                        weights[:4]):
+            p.copy_(torch.from_numpy(q.astype(np.float64) / (1 << FRAC_BITS)).float().view_as(p))
         for grid, flat in zip(model.field.all_latents(), _split_grids(latents, model)):
             grid.copy_(torch.from_numpy(flat.astype(np.float32)).view_as(grid))
     return model
