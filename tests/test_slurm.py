@@ -54,8 +54,8 @@ REQUIRED = os.environ.get("LFCOMP_REQUIRE_SLURM") == "1"
 
 SCENE = "tiny"
 RATE_POINTS = [[4, 16], [4, 8]]  # one rank, two codebook sizes: two branches from quantize on
-GPU_RULES = {"train", "lowrank", "distill", "quantize", "decode", "clip"}
-CPU_RULES = {"ingest", "decompose", "encode", "evaluate"}  # must not be local rules either
+GPU_RULES = {"train", "lowrank", "distill", "quantize", "decode", "clip", "latent_fit", "latent_decode"}
+CPU_RULES = {"ingest", "decompose", "encode", "evaluate", "latent_encode", "latent_evaluate"}  # not local rules either
 SNAKEMAKE_TIMEOUT = 900  # seconds per run; the plugin can wait forever on a lost job state
 
 
