@@ -31,7 +31,7 @@ def entropy_model_gain(bitstream: Path) -> tuple[float, float]:
     import torch
 
     from lfcomp.bitstream.container import read_bitstream
-    from lfcomp.codecs.latent.entropy_model import gather_context
+    from lfcomp.codecs.latent.entropy_model import gather_context, laplace_bits
     from lfcomp.codecs.latent.payload import model_from_payload
 
     model = model_from_payload(read_bitstream(bitstream), str(bitstream))
@@ -41,13 +41,9 @@ def entropy_model_gain(bitstream: Path) -> tuple[float, float]:
     context_bits = 0.0
     for rows in plan.passes:
         mean, scale = arm.predict(gather_context(torch.from_numpy(latents), plan, rows).numpy())
-        x = latents[plan.position[rows]]
-
-        def cdf(v: np.ndarray) -> np.ndarray:
-            z = (v - mean) / scale
-            return 0.5 + 0.5 * np.sign(z) * (1 - np.exp(-np.abs(z)))
-
-        context_bits += float(-np.log2(np.maximum(cdf(x + 0.5) - cdf(x - 0.5), 2.0 ** -24)).sum())
+        x = torch.from_numpy(latents[plan.position[rows]].astype(np.float64))
+        bits = laplace_bits(x, torch.from_numpy(mean), torch.from_numpy(np.log2(scale)))
+        context_bits += float(bits.sum())
     static_bits = 0.0
     for grid in model.field.all_latents():
         values = grid.detach().numpy().astype(np.int64).ravel()

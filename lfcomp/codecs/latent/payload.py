@@ -21,7 +21,7 @@ import torch
 
 from lfcomp.bitstream.container import CodecPayload
 from lfcomp.codecs.decoder import DecodedModel
-from lfcomp.codecs.latent.entropy_model import CONTEXT_SIZE, FRAC_BITS, IntegerARM, gather_context
+from lfcomp.codecs.latent.entropy_model import CONTEXT_SIZE, FRAC_BITS, IntegerARM, gather_context, laplace_bits
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
 from lfcomp.errors import LfcompError
 
@@ -49,11 +49,10 @@ class CodedTensors:
     scales: np.ndarray  # float32, one per tensor
 
 
-def _laplace_bits(values: np.ndarray, scale: float) -> float:
-    v = np.abs(values.astype(np.float64))
-    p = 0.5 * (np.exp(-np.maximum(v - 0.5, 0) / scale) - np.exp(-(v + 0.5) / scale))
-    p = np.where(v == 0, 1 - np.exp(-0.5 / scale), p)
-    return float(-np.log2(np.maximum(p, 2.0 ** -24)).sum())
+def _weight_bits(values: np.ndarray, scale: float) -> float:
+    """Bits of integer weights under the zero-mean Laplace they are coded with (``laplace_bits``)."""
+    v = torch.from_numpy(values.astype(np.float64).ravel())
+    return float(laplace_bits(v, torch.zeros_like(v), torch.full_like(v, math.log2(scale))).sum())
 
 
 def _scale_of(values: np.ndarray) -> np.float32:
@@ -90,7 +89,7 @@ def choose_synthesis_step(model: LatentCodecModel, views: np.ndarray, lmbda: flo
             integers = synthesis_integers(model, k)
             load_synthesis(model, integers, k)
             mse = float(((model.field.render(s, t, x, y, "round").clamp(0, 1) - target) ** 2).mean())
-            bits = sum(_laplace_bits(q, float(_scale_of(q))) for q in integers)
+            bits = sum(_weight_bits(q, float(_scale_of(q))) for q in integers)
             cost = mse + lmbda * bits / (U * V * H * W)
             if cost < best_cost:
                 best, best_cost = k, cost
