@@ -63,9 +63,7 @@ def encode(args: argparse.Namespace) -> None:
     from lfcomp.io.lightfield import read_lightfield
 
     ckpt = load_checkpoint(args.checkpoint, (STAGE,))
-    geometry = ckpt["report"]["geometry"]
-    geometry = LatentGeometry(**{**geometry, "grid": tuple(geometry["grid"]), "size": tuple(geometry["size"]),
-                                 "hidden": tuple(geometry["hidden"])})
+    geometry = LatentGeometry.from_dict(ckpt["report"]["geometry"])
     model = LatentCodecModel(geometry, ckpt["config"]["latent"]["arm_hidden"])
     model.load_state_dict(ckpt["state_dict"])
     lf = read_lightfield(args.lightfield)

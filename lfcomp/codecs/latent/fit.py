@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from lfcomp.codecs.latent.disparity import plane_sweep, smooth_disparity
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
@@ -27,6 +27,7 @@ from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Resume, Trainer
 from lfcomp.engine.validation import eval_positions
 from lfcomp.evaluation.metrics import per_view_psnr
+from lfcomp.models.scene import to_uint8
 
 __all__ = ["fit_latent", "geometry_for", "render_views"]
 
@@ -56,11 +57,11 @@ def initial_disparity(model: LatentCodecModel, views: np.ndarray, search: tuple[
 
 
 @torch.no_grad()
-def render_views(model: LatentCodecModel, positions: list[tuple[float, float]]) -> np.ndarray:
+def render_views(model: LatentCodecModel, positions: list[tuple[float, float]], progress: bool = False) -> np.ndarray:
     """8-bit views (K, H, W, 3) at (u, v) grid positions, latents rounded (what the decoder shows)."""
     model.eval()
-    out = [model.field.render_view(u, v, "round").clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
-           for u, v in positions]
+    out = [to_uint8(model.field.render_view(u, v, "round").cpu().numpy())
+           for u, v in tqdm(positions, desc="render", unit="view", disable=not progress, leave=False)]
     return np.stack(out)
 
 
@@ -110,7 +111,7 @@ def fit_latent(views: np.ndarray, lmbda: float, cfg: Config, device: torch.devic
         extra_loss=rate, after_step=switch_to_rounding, render=render, status=lambda: {"bpp": latest.get("bpp", 0.0)})
     report = evaluate(model, views, cfg)
     report.update(lmbda=lmbda, steps=steps, latents=model.geometry.latent_count(),
-                  macs_per_pixel=model.field.macs_per_pixel(), geometry=asdict(model.geometry))
+                  macs_per_pixel=model.field.macs_per_pixel(), geometry=model.geometry.to_dict())
     log.info("latent λ=%g: PSNR %.2f dB on %d views, latents ≈ %.5f bpp", lmbda, report["psnr_rgb"],
              len(report["views"]), report["latent_bpp"])
     return model, {"history": history, "report": report}

@@ -17,7 +17,8 @@ multiplied by a fixed per-level ``gain`` so that an integer step is a small chan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,17 @@ class LatentGeometry:
     hidden: tuple[int, ...]  # synthesis layer widths
     gain: float  # feature scale of one integer latent step
     warp: bool = True  # views see the latents through the disparity warp (False: an ablation, d = 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-native (lists for tuples): in checkpoints and the bitstream header."""
+        out = asdict(self)
+        out["grid"], out["size"], out["hidden"] = list(self.grid), list(self.size), list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatentGeometry:
+        """The inverse of ``to_dict`` (for trusted files; the decoder validates a header first)."""
+        return cls(**{**data, "grid": tuple(data["grid"]), "size": tuple(data["size"]), "hidden": tuple(data["hidden"])})
 
     def level_shape(self, level: int) -> tuple[int, int]:
         """(rows, cols) of latent level ``level`` (0: full resolution, with the margin)."""
@@ -117,13 +129,13 @@ class LatentLightField(nn.Module):
         g = self.geometry
         m = float(g.margin)
         # Level l sample i sits at centre-view pixel i·2^l − margin + (2^l − 1)/2 (pixel-centre aligned).
-        dgrid = quantize_latent(self.disparity, quantization) * g.disparity_step
-        dshape = g.disparity_shape()
-        d = self._sample(dgrid, self._grid_coords(x, y, dshape, g.disparity_stride, m))
-        d = self._sample(dgrid, self._grid_coords(x + d * s, y + d * t, dshape, g.disparity_stride, m))
-        if not g.warp:
-            d = d * 0.0
-        wx, wy = x + d * s, y + d * t
+        wx, wy = x, y
+        if g.warp:
+            dgrid = quantize_latent(self.disparity, quantization) * g.disparity_step
+            dshape = g.disparity_shape()
+            d = self._sample(dgrid, self._grid_coords(x, y, dshape, g.disparity_stride, m))
+            d = self._sample(dgrid, self._grid_coords(x + d * s, y + d * t, dshape, g.disparity_stride, m))
+            wx, wy = x + d * s, y + d * t
         features = []
         for level in range(g.levels):
             latent = quantize_latent(self.latents[level], quantization) * g.gain

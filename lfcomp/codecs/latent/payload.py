@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -129,16 +129,10 @@ def encode_model(model: LatentCodecModel, views: np.ndarray, lmbda: float) -> tu
         mean, scale = arm.predict(context)
         encoder.encode(latents[plan.position[rows]].astype(np.int32), latent_family, mean, scale)
     data = encoder.get_compressed().astype("<u4").tobytes()
-    header = {"codec": CODEC, "format": FORMAT, "geometry": _geometry_json(model.geometry),
+    header = {"codec": CODEC, "format": FORMAT, "geometry": model.geometry.to_dict(),
               "arm_hidden": int(model.arm.hidden.out_features), "synthesis_log2_step": int(k),
               "latent_bound": latent_bound, "weight_bound": weight_bound}
     return CodecPayload(header, {"weight_scales": scales}, {}, np.zeros(0, dtype=np.int64), data), model
-
-
-def _geometry_json(g: LatentGeometry) -> dict[str, Any]:
-    out = asdict(g)
-    out["grid"], out["size"], out["hidden"] = list(g.grid), list(g.size), list(g.hidden)
-    return out
 
 
 def _split_grids(flat: np.ndarray, model: LatentCodecModel) -> list[np.ndarray]:
@@ -230,7 +224,7 @@ def decoded_model(payload: CodecPayload, source: str, device: torch.device) -> D
     def render(positions: list[tuple[float, float]], chunk_rays: int, progress: bool) -> np.ndarray:
         from lfcomp.codecs.latent.fit import render_views
 
-        return render_views(model, positions)
+        return render_views(model, positions, progress)
 
     spec = {"codec": CODEC, **payload.header}
     return DecodedModel(grid=model.geometry.grid, spec=spec, render=render)
