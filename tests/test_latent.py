@@ -162,3 +162,28 @@ def test_corrupted_and_truncated_streams_give_one_line_errors(chain, tmp_path):
 
             shutil.rmtree(out)
     assert outcomes["clean error"] >= 150
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h["spec"].update(size=[100000, 100000]),  # QDLR: 40 GB of views before this check
+    lambda h: h["spec"].update(grid=[30000, 30000]),
+])
+def test_a_decode_too_large_to_render_is_refused_before_rendering(tmp_path, change):
+    golden = Path(__file__).parent / "data" / "golden" / "qdlr-nerf-smoke.lfc"
+    bad = tmp_path / "huge.lfc"
+    bad.write_bytes(_restamp(golden.read_bytes(), change))
+    with pytest.raises(LfcompError, match=r"huge\.lfc: decoding would render .* over the decoder's limit"):
+        decode_to_zarr(bad, tmp_path / "out.zarr")
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_the_output_limit_holds_for_every_codec_and_the_clip(chain, tmp_path, monkeypatch):
+    import lfcomp.codecs.decoder as decoder
+
+    monkeypatch.setattr(decoder, "MAX_DECODED_PIXELS", 24 * 32 * 32)  # one view less than the 5×5 grid
+    with pytest.raises(LfcompError, match="25 views of 32×32"):
+        decoder.decode_to_zarr(chain["bits_hi"], tmp_path / "out.zarr")
+    decoder.decode_to_zarr(chain["bits_hi"], tmp_path / "few.zarr", grid_views=False, free_positions=[(1.0, 1.5)])
+    with pytest.raises(LfcompError, match="30 views"):
+        decoder.render_clip(chain["bits_hi"], tmp_path / "clip.gif", frames=30)
+    assert not (tmp_path / "out.zarr").exists() and not (tmp_path / "clip.gif").exists()

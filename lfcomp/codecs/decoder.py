@@ -23,9 +23,10 @@ from lfcomp.bitstream.container import CodecPayload, read_bitstream
 from lfcomp.codecs.registry import CODECS
 from lfcomp.errors import LfcompError
 
-__all__ = ["DecodedModel", "decode_to_zarr", "open_bitstream", "render_clip", "viewpoint_circle"]
+__all__ = ["MAX_DECODED_PIXELS", "DecodedModel", "check_output_size", "decode_to_zarr", "open_bitstream", "render_clip", "viewpoint_circle"]
 
 DEFAULT_CODEC = "qdlr"  # container version 1 streams carry no codec name
+MAX_DECODED_PIXELS = 1 << 28  # views × pixels one decode may render: 0.75 GiB of 8-bit RGB
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class DecodedModel:
     architecture (recorded with the decoded views) and a renderer of (u, v) grid positions."""
 
     grid: tuple[int, int]
+    size: tuple[int, int]  # H, W of a view
     spec: dict[str, Any]
     render: Callable[[list[tuple[float, float]], int, bool], np.ndarray]  # (positions, chunk_rays, progress) → uint8
 
@@ -54,6 +56,19 @@ def open_bitstream(bitstream: str | Path, device: torch.device | None = None) ->
     return decoder.decoded_model(payload, str(path), device or torch.device("cpu")), path.stat().st_size
 
 
+def check_output_size(model: DecodedModel, views: int, source: str) -> None:
+    """Refuse, before rendering anything, a decode whose views would not fit the limit (a crafted
+    header can claim any grid and view size)."""
+    try:
+        pixels = views * int(model.size[0]) * int(model.size[1])
+    except (TypeError, ValueError, IndexError):
+        raise LfcompError(source, f"bitstream states no usable view size ({model.size!r})") from None
+    if not 0 < pixels <= MAX_DECODED_PIXELS:
+        raise LfcompError(source, f"decoding would render {views} views of {model.size[0]}×{model.size[1]} = "
+                                  f"{pixels} pixels ({3 * pixels / 2**30:.1f} GiB), over the decoder's limit of "
+                                  f"{MAX_DECODED_PIXELS} pixels")
+
+
 def decode_to_zarr(bitstream: str | Path, out: str | Path, grid_views: bool = True,
                    free_positions: list[tuple[float, float]] | None = None, device: torch.device | None = None,
                    chunk_rays: int = 4096) -> dict[str, Any]:
@@ -61,6 +76,7 @@ def decode_to_zarr(bitstream: str | Path, out: str | Path, grid_views: bool = Tr
     path = Path(bitstream)
     model, num_bytes = open_bitstream(path, device)
     U, V = model.grid
+    check_output_size(model, (U * V if grid_views else 0) + len(free_positions or []), str(path))
     attrs = {"source": str(path.resolve()), "format": "lfcomp-decoded", "bitstream_bytes": num_bytes,
              "spec": model.spec, "lfcomp_version": __version__}
     with atomic_output(out) as tmp:
@@ -94,6 +110,7 @@ def render_clip(bitstream: str | Path, out: str | Path, frames: int = 36, fps: f
     from lfcomp.evaluation.plots import write_clip
 
     model, _ = open_bitstream(bitstream, device)
+    check_output_size(model, frames, str(bitstream))
     positions = viewpoint_circle(model.grid, frames)
     write_clip(model.render(positions, chunk_rays, True), out, fps=fps)
     return positions

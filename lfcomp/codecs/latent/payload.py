@@ -32,7 +32,8 @@ CODEC = "latent"
 FORMAT = 1
 LOG2_STEPS = range(4, 14)  # candidate synthesis quantisation steps 2^-k
 LIMITS = {"views": 64, "pixels": 8192, "levels": 12, "margin": 512, "stride": 256, "width": 256, "layers": 8,
-          "arm_hidden": 64, "bound": 1 << 20, "latents": 1 << 26}
+          "arm_hidden": 64, "bound": 1 << 20,
+          "latents": 1 << 22}  # the coding plan holds 88 B per latent: 370 MB at this limit
 
 
 def _constriction():
@@ -227,4 +228,4 @@ def decoded_model(payload: CodecPayload, source: str, device: torch.device) -> D
         return render_views(model, positions, progress)
 
     spec = {"codec": CODEC, **payload.header}
-    return DecodedModel(grid=model.geometry.grid, spec=spec, render=render)
+    return DecodedModel(grid=model.geometry.grid, size=model.geometry.size, spec=spec, render=render)

@@ -119,4 +119,5 @@ def decoded_model(payload: CodecPayload, source: str, device: torch.device) -> D
     def render(positions: list[tuple[float, float]], chunk_rays: int, progress: bool) -> np.ndarray:
         return render_views(model, positions, chunk_rays, progress=progress)
 
-    return DecodedModel(grid=(int(spec["grid"][0]), int(spec["grid"][1])), spec=spec, render=render)
+    return DecodedModel(grid=(int(spec["grid"][0]), int(spec["grid"][1])), size=tuple(spec["size"]), spec=spec,
+                        render=render)
