@@ -6,9 +6,11 @@ from lfcomp.bitstream.container import (
                                        bitstream_breakdown,
                                        decode_payload,
                                        encode_payload,
+                                       join_sections,
                                        read_bitstream,
+                                       split_sections,
                                        write_bitstream,
 )
 
-__all__ = ["CodecPayload", "bitstream_breakdown", "decode_payload", "encode_payload", "read_bitstream",
-           "write_bitstream"]
+__all__ = ["CodecPayload", "bitstream_breakdown", "decode_payload", "encode_payload", "join_sections",
+           "read_bitstream", "split_sections", "write_bitstream"]

@@ -170,8 +170,22 @@ def encode_payload(p: CodecPayload) -> bytes:
         coded = huffman_encode(p.symbols)
         pad = -coded.num_bits % 8
         sections += [_deflate(_code_table(*coded.lengths, coded.count, pad)), coded.payload]
+    return join_sections(version, sections)
+
+
+def join_sections(version: int, sections: list[bytes]) -> bytes:
+    """Frame sections into a bitstream: magic, version, section sizes, the sections, CRC-32."""
     body = b"".join([MAGIC, bytes([version]), *map(_varint, map(len, sections)), *sections])
     return body + zlib.crc32(body).to_bytes(_CRC_BYTES, "little")
+
+
+def split_sections(data: bytes, source: str = "<bytes>") -> tuple[int, dict[str, bytes]]:
+    """The version and the raw sections of a framed bitstream (its framing and CRC checked only)."""
+    try:
+        sections = _split(bytes(data))
+    except _Corrupt as exc:
+        raise LfcompError(source, str(exc)) from None
+    return data[len(MAGIC)], sections
 
 
 # ---------------------------------------------------------------------------------------------

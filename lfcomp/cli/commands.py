@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from lfcomp.cli.options import DEVICE, Command, device_of, pair
+from lfcomp.codecs.limits import DEFAULT_LIMITS, GIB, DecodeLimits
 from lfcomp.errors import LfcompError
 
 __all__ = ["DECODING", "EVALUATION", "INGEST"]
@@ -29,19 +30,36 @@ def ingest(args: argparse.Namespace) -> None:
     log.info("ingested %s: %d×%d views of %d×%d → %s", args.src, *lf.grid, *lf.size, args.out)
 
 
+def _limit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-memory", type=float, default=DEFAULT_LIMITS.max_memory / GIB, metavar="GIB",
+                   help="refuse a bitstream whose decode would need more memory (default %(default)g GiB)")
+    p.add_argument("--max-tmac", type=float, default=DEFAULT_LIMITS.max_macs / 1e12, metavar="TMAC",
+                   help="refuse a bitstream whose decode would need more network evaluations (default %(default)g)")
+
+
+def limits_of(args: argparse.Namespace) -> DecodeLimits:
+    if not (args.max_memory > 0 and args.max_tmac > 0):
+        raise LfcompError("--max-memory/--max-tmac", "limits must be positive")
+    if getattr(args, "chunk_rays", 1) < 1:
+        raise LfcompError("--chunk-rays", f"must be at least 1, got {args.chunk_rays}")
+    return DecodeLimits(max_memory=int(args.max_memory * GIB), max_pixels=DEFAULT_LIMITS.max_pixels,
+                        max_macs=args.max_tmac * 1e12, max_file_bytes=DEFAULT_LIMITS.max_file_bytes)
+
+
 def _decode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bitstream"), p.add_argument("out")
     p.add_argument("--views", choices=["all", "none"], default="all", help="render the whole grid (default)")
     p.add_argument("--at", type=pair, action="append", default=[], metavar="U,V",
                    help="also render the (fractional) viewpoint at grid row U, column V (repeatable)")
     p.add_argument("--chunk-rays", type=int, default=4096)
+    _limit_arguments(p)
 
 
 def decode(args: argparse.Namespace) -> None:
     from lfcomp.codecs.decoder import decode_to_zarr
 
     info = decode_to_zarr(args.bitstream, args.out, grid_views=args.views == "all", free_positions=args.at,
-                          device=device_of(args), chunk_rays=args.chunk_rays)
+                          device=device_of(args), chunk_rays=args.chunk_rays, limits=limits_of(args))
     log.info("decoded %s (%d bytes): grid %s, %d free viewpoints → %s", args.bitstream, info["bytes"],
              info["grid"] if args.views == "all" else "skipped", info["free_views"], args.out)
 
@@ -50,6 +68,7 @@ def _clip_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bitstream"), p.add_argument("out", help=".gif or .mp4")
     p.add_argument("--frames", type=int, default=36, help="viewpoints on a circle around the centre view")
     p.add_argument("--fps", type=float, default=12.0)
+    _limit_arguments(p)
 
 
 def clip(args: argparse.Namespace) -> None:
@@ -57,7 +76,8 @@ def clip(args: argparse.Namespace) -> None:
 
     if args.frames < 1:
         raise LfcompError("--frames", f"need at least one frame, got {args.frames}")
-    positions = render_clip(args.bitstream, args.out, args.frames, args.fps, device=device_of(args))
+    positions = render_clip(args.bitstream, args.out, args.frames, args.fps, device=device_of(args),
+                            limits=limits_of(args))
     log.info("clip %s: %d viewpoints on a circle through (u, v) %s ... → %s", args.bitstream, len(positions),
              tuple(round(x, 2) for x in positions[0]), args.out)
 

@@ -59,7 +59,8 @@ class Codec:
     stages: tuple[Stage, ...]
     package: str  # the codec's package: `commands` (its CLI stages), `report` (its metrics of a rate point)
     final_stage: str  # the stage whose checkpoint `lfcomp evaluate --model` reads
-    decoder: str  # module with decoded_model(payload, source, device) -> DecodedModel
+    decoder: str  # module with decode_cost(payload, source) -> DecodeCost (validates the whole header) and
+    #               decoded_model(payload, source, device) -> DecodedModel
     markers: dict[str, str] = field(default_factory=dict)  # plot marker per label
 
     def labels(self) -> list[str]:

@@ -15,7 +15,19 @@ from lfcomp.models.mlp import encoded_size, make_slot, positional_encoding, run_
 if TYPE_CHECKING:
     from lfcomp.models.scene import SceneModel
 
-__all__ = ["Field", "NelfField", "render_rays"]
+__all__ = ["Field", "NelfField", "evaluations_per_ray", "render_rays", "slot_shapes"]
+
+
+def slot_shapes(depth: int, width: int, skips: list[int], pos_freqs: int) -> dict[str, tuple[int, int]]:
+    """(in, out) features of every slot, in forward order (the architecture as arithmetic)."""
+    shapes = trunk_shapes(encoded_size(4, pos_freqs), depth, width, list(skips))
+    shapes["rgb"] = (width, 3)
+    return shapes
+
+
+def evaluations_per_ray(samples: int) -> int:
+    """Field evaluations per rendered ray: one (a light field is not sampled along the ray)."""
+    return 1
 
 
 class NelfField(nn.Module):
@@ -26,8 +38,7 @@ class NelfField(nn.Module):
         super().__init__()
         self.depth, self.width, self.skips, self.pos_freqs = depth, width, list(skips), pos_freqs
         ranks = factor_ranks or {}
-        shapes = trunk_shapes(encoded_size(4, pos_freqs), depth, width, self.skips)
-        shapes["rgb"] = (width, 3)
+        shapes = slot_shapes(depth, width, self.skips, pos_freqs)
         self.slots = nn.ModuleDict({name: make_slot(n_in, n_out, ranks.get(name))
                                     for name, (n_in, n_out) in shapes.items()})
 

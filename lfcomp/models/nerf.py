@@ -16,7 +16,24 @@ from lfcomp.models.sampler import stratified_inverse_depth
 if TYPE_CHECKING:
     from lfcomp.models.scene import SceneModel
 
-__all__ = ["Field", "NerfField", "render_rays"]
+__all__ = ["Field", "NerfField", "evaluations_per_ray", "render_rays", "slot_shapes"]
+
+
+def slot_shapes(depth: int, width: int, skips: list[int], pos_freqs: int, dir_freqs: int) -> dict[str, tuple[int, int]]:
+    """(in, out) features of every slot, in forward order: the architecture as arithmetic, so a
+    decoder can size a network before building it."""
+    pos_dim, dir_dim = encoded_size(3, pos_freqs), encoded_size(3, dir_freqs)
+    shapes = trunk_shapes(pos_dim, depth, width, list(skips))
+    shapes["sigma"] = (width, 1)
+    shapes["feature"] = (width, width)
+    shapes["color_hidden"] = (width + dir_dim, width // 2)
+    shapes["rgb"] = (width // 2, 3)
+    return shapes
+
+
+def evaluations_per_ray(samples: int) -> int:
+    """Field evaluations per rendered ray: one per sample along it."""
+    return samples
 
 
 class NerfField(nn.Module):
@@ -31,12 +48,7 @@ class NerfField(nn.Module):
         self.depth, self.width, self.skips = depth, width, list(skips)
         self.pos_freqs, self.dir_freqs = pos_freqs, dir_freqs
         ranks = factor_ranks or {}
-        pos_dim, dir_dim = encoded_size(3, pos_freqs), encoded_size(3, dir_freqs)
-        shapes = trunk_shapes(pos_dim, depth, width, self.skips)
-        shapes["sigma"] = (width, 1)
-        shapes["feature"] = (width, width)
-        shapes["color_hidden"] = (width + dir_dim, width // 2)
-        shapes["rgb"] = (width // 2, 3)
+        shapes = slot_shapes(depth, width, self.skips, pos_freqs, dir_freqs)
         self.slots = nn.ModuleDict({name: make_slot(n_in, n_out, ranks.get(name))
                                     for name, (n_in, n_out) in shapes.items()})
 

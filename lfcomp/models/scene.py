@@ -117,8 +117,8 @@ class SceneModel(nn.Module):
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float RGB in [0, 1] → 8-bit, rounding to nearest."""
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    """Float RGB in [0, 1] → 8-bit, rounding to nearest (NaN → 0, on every machine)."""
+    return np.clip(np.rint(np.nan_to_num(image * 255.0, nan=0.0)), 0, 255).astype(np.uint8)
 
 
 def grid_offset(u: float, v: float, grid: tuple[int, int] | list[int]) -> tuple[float, float]:

@@ -20,17 +20,19 @@ import numpy as np
 import torch
 
 from lfcomp.bitstream.container import CodecPayload
-from lfcomp.codecs.decoder import DecodedModel
+from lfcomp.codecs.decoder import DecodeCost, DecodedModel
 from lfcomp.codecs.latent.entropy_model import CONTEXT_SIZE, FRAC_BITS, IntegerARM, gather_context, laplace_bits
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
-from lfcomp.errors import LfcompError
+from lfcomp.errors import LfcompError, key_mismatch
 
-__all__ = ["CODEC", "LIMITS", "decoded_model", "encode_model", "model_from_payload"]
+__all__ = ["CODEC", "LIMITS", "decode_cost", "decoded_model", "encode_model", "model_from_payload"]
 
 log = logging.getLogger("lfcomp")
 CODEC = "latent"
 FORMAT = 1
 LOG2_STEPS = range(4, 14)  # candidate synthesis quantisation steps 2^-k
+HEADER_KEYS = {"codec", "format", "geometry", "arm_hidden", "synthesis_log2_step", "latent_bound", "weight_bound"}
+GEOMETRY_KEYS = {"grid", "size", "margin", "levels", "disparity_stride", "disparity_step", "hidden", "gain", "warp"}
 LIMITS = {"views": 64, "pixels": 8192, "levels": 12, "margin": 512, "stride": 256, "width": 256, "layers": 8,
           "arm_hidden": 64, "bound": 1 << 20,
           "latents": 1 << 22}  # the coding plan holds 88 B per latent: 370 MB at this limit
@@ -145,13 +147,18 @@ def _geometry_from(header: dict[str, Any], source: str) -> tuple[LatentGeometry,
     """Validate every header field against the documented limits before anything is allocated."""
     def integer(value: Any, name: str, low: int, high: int) -> int:
         if type(value) is not int or not low <= value <= high:
-            raise LfcompError(source, f"corrupted header ({name} = {value!r} outside {low}..{high})")
+            raise LfcompError(source, f"corrupted header ({name} = {repr(value)[:40]} outside {low}..{high})")
         return value
 
+    if header.get("format") != FORMAT or type(header.get("format")) is not int:
+        raise LfcompError(source, f"unsupported latent-codec format {str(header.get('format'))[:40]!r}")
+    g = header.get("geometry")
+    problem = key_mismatch(header, HEADER_KEYS, "header") or key_mismatch(g, GEOMETRY_KEYS, "geometry")
+    if problem:
+        raise LfcompError(source, f"corrupted header ({problem})")
     try:
-        if header.get("format") != FORMAT:
-            raise LfcompError(source, f"unsupported latent-codec format {header.get('format')!r}")
-        g = header["geometry"]
+        if not all(isinstance(g[key], list) for key in ("grid", "size", "hidden")) or type(g["warp"]) is not bool:
+            raise LfcompError(source, "corrupted header (malformed geometry)")
         grid = [integer(v, "grid", 1, LIMITS["views"]) for v in g["grid"]]
         size = [integer(v, "size", 1, LIMITS["pixels"]) for v in g["size"]]
         hidden = [integer(v, "hidden", 1, LIMITS["width"]) for v in g["hidden"]]
@@ -165,7 +172,7 @@ def _geometry_from(header: dict[str, Any], source: str) -> tuple[LatentGeometry,
                                   levels=integer(g["levels"], "levels", 1, LIMITS["levels"]),
                                   disparity_stride=integer(g["disparity_stride"], "disparity_stride", 1, LIMITS["stride"]),
                                   disparity_step=step, hidden=tuple(hidden), gain=gain,
-                                  warp=bool(g.get("warp", True)))
+                                  warp=g["warp"])
         arm_hidden = integer(header["arm_hidden"], "arm_hidden", 1, LIMITS["arm_hidden"])
         k = integer(header["synthesis_log2_step"], "synthesis_log2_step", 0, 30)
         latent_bound = integer(header["latent_bound"], "latent_bound", 0, LIMITS["bound"])
@@ -175,6 +182,18 @@ def _geometry_from(header: dict[str, Any], source: str) -> tuple[LatentGeometry,
     if geometry.latent_count() > LIMITS["latents"]:
         raise LfcompError(source, f"corrupted header ({geometry.latent_count()} latents, limit {LIMITS['latents']})")
     return geometry, arm_hidden, k, latent_bound, weight_bound
+
+
+def decode_cost(payload: CodecPayload, source: str) -> DecodeCost:
+    """What decoding ``payload`` costs, stated from the validated header before anything is built:
+    the coding plan (88 B per latent), the latents and the weights; per pixel, every level's and the
+    disparity's bilinear taps and the synthesis MLP. A view is rendered at once."""
+    geometry, arm_hidden, _, _, _ = _geometry_from(payload.header, source)
+    widths = [geometry.levels + 2, *geometry.hidden, 3]
+    synthesis_macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    model_bytes = 128 * geometry.latent_count() + 64 * (arm_hidden * (CONTEXT_SIZE + 3) + synthesis_macs) + (1 << 20)
+    return DecodeCost(model_bytes=model_bytes, bytes_per_ray=4 * 4 * (8 * (geometry.levels + 2) + 2 * sum(widths)),
+                      macs_per_ray=4 * (geometry.levels + 2) + synthesis_macs, whole_views=True)
 
 
 def model_from_payload(payload: CodecPayload, source: str) -> LatentCodecModel:
@@ -220,6 +239,7 @@ def model_from_payload(payload: CodecPayload, source: str) -> LatentCodecModel:
 
 def decoded_model(payload: CodecPayload, source: str, device: torch.device) -> DecodedModel:
     """The decoder's view of a latent-codec bitstream: a renderer of any (fractional) viewpoint."""
+    cost = decode_cost(payload, source)
     model = model_from_payload(payload, source).to(device)
 
     def render(positions: list[tuple[float, float]], chunk_rays: int, progress: bool) -> np.ndarray:
@@ -228,4 +248,4 @@ def decoded_model(payload: CodecPayload, source: str, device: torch.device) -> D
         return render_views(model, positions, progress)
 
     spec = {"codec": CODEC, **payload.header}
-    return DecodedModel(grid=model.geometry.grid, size=model.geometry.size, spec=spec, render=render)
+    return DecodedModel(grid=model.geometry.grid, size=model.geometry.size, spec=spec, render=render, cost=cost)

@@ -1,0 +1,134 @@
+"""The scene spec as untrusted data: documented limits, and the architecture's sizes by arithmetic.
+
+A checkpoint or a bitstream carries a ``spec`` (see ``make_spec``) that a crafted file can set to
+anything. ``check_spec`` validates every field's type and range against ``SPEC_LIMITS`` and returns
+what the architecture implies — each weight and bias tensor's shape, the parameter count, the
+multiply-accumulates and activation floats per rendered ray — without building the network, so a
+reader can compare them with what the file holds and state a decode's cost before allocating.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lfcomp.errors import key_mismatch
+from lfcomp.models.registry import MODEL_KINDS
+
+__all__ = ["SPEC_LIMITS", "SpecLimits", "SpecShape", "check_spec"]
+
+
+@dataclass(frozen=True)
+class SpecLimits:
+    """The largest architecture lfcomp reads (the paper's preset is 8×256, 128 samples, 9×9×512²)."""
+
+    views: int = 256  # per side of the view grid
+    pixels: int = 16384  # per side of a view
+    samples: int = 1024  # per ray
+    depth: int = 32  # trunk layers
+    width: int = 2048  # trunk width
+    freqs: int = 24  # positional-encoding frequencies (2^24·π still resolves in float32 inputs)
+    parameters: int = 1 << 26  # weights + biases of the field (256 MiB as float32)
+    magnitude: float = 1e6  # |near|, |far|, |norm_focal|
+
+
+SPEC_LIMITS = SpecLimits()
+SPEC_KEYS = {"kind", "field", "samples", "grid", "size", "near", "far", "norm_focal", "factor_ranks"}
+_FIELD_RANGES = {"depth": (1, SPEC_LIMITS.depth), "width": (1, SPEC_LIMITS.width),
+                 "pos_freqs": (0, SPEC_LIMITS.freqs), "dir_freqs": (0, SPEC_LIMITS.freqs)}
+
+
+@dataclass(frozen=True)
+class SpecShape:
+    """What a valid spec implies, computed without building anything."""
+
+    weight_shapes: list[tuple[int, ...]]  # every weight matrix, in the order the codecs store them
+    bias_shapes: list[tuple[int, ...]]
+    macs_per_ray: int  # multiply-accumulates of the field per rendered ray
+    floats_per_ray: int  # activation floats alive per ray while rendering (an upper estimate)
+
+    @property
+    def weights(self) -> int:
+        return sum(math.prod(s) for s in self.weight_shapes)
+
+    @property
+    def biases(self) -> int:
+        return sum(math.prod(s) for s in self.bias_shapes)
+
+
+def _integer(value: Any, name: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{name} = {_short(value)} is not an integer in {low}..{high}")
+    return value
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value) or not low < value <= high:
+        raise ValueError(f"{name} = {_short(value)} is not a finite number in ({low:g}, {high:g}]")
+    return float(value)
+
+
+def _pair(value: Any, name: str, high: int) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ValueError(f"{name} = {_short(value)} is not a pair of integers")
+    return _integer(value[0], name, 1, high), _integer(value[1], name, 1, high)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_spec(spec: Any) -> SpecShape:
+    """Validate a spec against ``SPEC_LIMITS``; ValueError names the first problem."""
+    problem = key_mismatch(spec, SPEC_KEYS, "spec")
+    if problem:
+        raise ValueError(problem)
+    limits = SPEC_LIMITS
+    if not isinstance(spec["kind"], str) or spec["kind"] not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {_short(spec['kind'])}")
+    kind = MODEL_KINDS[spec["kind"]]
+    _pair(spec["grid"], "grid", limits.views)
+    _pair(spec["size"], "size", limits.pixels)
+    samples = _integer(spec["samples"], "samples", 1, limits.samples)
+    near = _number(spec["near"], "near", 0.0, limits.magnitude)
+    far = _number(spec["far"], "far", 0.0, limits.magnitude)
+    if not near < far:
+        raise ValueError(f"near = {near:g} is not below far = {far:g}")
+    _number(spec["norm_focal"], "norm_focal", 0.0, limits.magnitude)
+    field = spec["field"]
+    problem = key_mismatch(field, set(kind.field_keys), "field")
+    if problem:
+        raise ValueError(problem)
+    for key, (low, high) in _FIELD_RANGES.items():
+        if key in field:
+            _integer(field[key], f"field.{key}", low, high)
+    skips = field["skips"]
+    if (not isinstance(skips, list) or len(set(map(repr, skips))) != len(skips)
+            or not all(type(i) is int and 0 <= i < field["depth"] for i in skips)):
+        raise ValueError(f"field.skips = {_short(skips)} is not a list of distinct layer indices")
+    module = kind.load()
+    shapes = module.slot_shapes(**field)
+    ranks = spec["factor_ranks"]
+    if not isinstance(ranks, dict) or not set(ranks) <= set(shapes):
+        raise ValueError("factor_ranks must map slot names of the field to ranks")
+    weight_shapes, bias_shapes, macs, widest = [], [], 0, 0
+    for name, (n_in, n_out) in shapes.items():
+        if name in ranks:
+            rank = _integer(ranks[name], f"factor_ranks.{name}", 1, min(n_in, n_out))
+            weight_shapes += [(rank, n_in), (n_out, rank)]
+            macs += rank * (n_in + n_out)
+        else:
+            weight_shapes.append((n_out, n_in))
+            macs += n_in * n_out
+        bias_shapes.append((n_out,))
+        widest = max(widest, n_in + n_out)
+    shape = SpecShape(weight_shapes, bias_shapes, 0, 0)
+    if shape.weights + shape.biases > limits.parameters:
+        raise ValueError(f"the field would have {shape.weights + shape.biases} parameters, "
+                         f"over the limit of {limits.parameters}")
+    evaluations = module.evaluations_per_ray(samples)
+    # inputs of the widest layer and its output, the encoded inputs, and the sample bookkeeping
+    floats = evaluations * (2 * widest + shapes[next(iter(shapes))][0] + 16)
+    return SpecShape(weight_shapes, bias_shapes, evaluations * macs, floats)
