@@ -110,13 +110,13 @@ def test_crafted_stream_through_the_cli_prints_one_line(tmp_path: Path) -> None:
 def test_decode_states_its_cost_and_refuses_above_the_limits(tmp_path: Path, stream: str) -> None:
     model, _ = open_bitstream(GOLDEN / stream)
     stated = check_budget(model, 25, 4096, stream)
-    assert stated.startswith("25 views of 32×32 = 25600 pixels") and "GiB of memory" in stated
+    assert stated.startswith("25 views of 32×32 = 25600 pixels") and "MiB of memory" in stated
     tiny_memory = DecodeLimits(max_memory=model.cost.model_bytes + 1000)
-    with pytest.raises(LfcompError, match=r"decoding would need .* over the limit of .* GiB \(--max-memory\)"):
+    with pytest.raises(LfcompError, match=r"decoding would need .* over the limit of .* [MG]iB \(--max-memory\)"):
         check_budget(model, 25, 4096, stream, tiny_memory)
     with pytest.raises(LfcompError, match=r"over the limit of .* TMAC \(--max-tmac\)"):
         check_budget(model, 25, 4096, stream, DecodeLimits(max_macs=25 * 1024 * model.cost.macs_per_ray - 1))
-    with pytest.raises(LfcompError, match=r"the decoded model would need .* GiB of memory"):
+    with pytest.raises(LfcompError, match=r"the decoded model would need .* [MG]iB of memory"):
         open_bitstream(GOLDEN / stream, limits=DecodeLimits(max_memory=model.cost.model_bytes - 1))
     with pytest.raises(LfcompError, match=r"larger than any bitstream this decoder reads"):
         open_bitstream(GOLDEN / stream, limits=DecodeLimits(max_file_bytes=100))

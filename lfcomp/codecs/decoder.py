@@ -58,6 +58,10 @@ class DecodedModel:
     cost: DecodeCost
 
 
+def _amount(num_bytes: float) -> str:
+    return f"{num_bytes / GIB:.2f} GiB" if num_bytes >= GIB / 10 else f"{num_bytes / 2**20:.1f} MiB"
+
+
 def codec_of(payload: CodecPayload, source: str) -> str:
     """The registered codec that wrote ``payload``."""
     name = payload.header.get("codec", DEFAULT_CODEC)
@@ -79,8 +83,8 @@ def open_bitstream(bitstream: str | Path, device: torch.device | None = None,
     decoder = importlib.import_module(CODECS[codec_of(payload, str(path))].decoder)
     cost = decoder.decode_cost(payload, str(path))
     if cost.model_bytes > limits.max_memory:
-        raise LfcompError(path, f"the decoded model would need {cost.model_bytes / GIB:.2f} GiB of memory, over the "
-                                f"limit of {limits.max_memory / GIB:.2f} GiB (--max-memory)")
+        raise LfcompError(path, f"the decoded model would need {_amount(cost.model_bytes)} of memory, over the "
+                                f"limit of {_amount(limits.max_memory)} (--max-memory)")
     return decoder.decoded_model(payload, str(path), device or torch.device("cpu")), path.stat().st_size
 
 
@@ -94,13 +98,13 @@ def check_budget(model: DecodedModel, views: int, chunk_rays: int, source: str,
     in_flight = height * width if cost.whole_views else min(chunk_rays, height * width)
     memory = cost.model_bytes + in_flight * cost.bytes_per_ray + 3 * pixels + 32 * height * width
     macs = pixels * cost.macs_per_ray
-    stated = (f"{views} views of {height}×{width} = {pixels} pixels, {memory / GIB:.2f} GiB of memory, "
+    stated = (f"{views} views of {height}×{width} = {pixels} pixels, {_amount(memory)} of memory, "
               f"{macs / 1e12:.3g} TMAC")
     if pixels > limits.max_pixels:
         raise LfcompError(source, f"decoding would render {stated}: over the limit of {limits.max_pixels} pixels")
     if memory > limits.max_memory:
         raise LfcompError(source, f"decoding would need {stated}: over the limit of "
-                                  f"{limits.max_memory / GIB:.2f} GiB (--max-memory)")
+                                  f"{_amount(limits.max_memory)} (--max-memory)")
     if macs > limits.max_macs:
         raise LfcompError(source, f"decoding would need {stated}: over the limit of "
                                   f"{limits.max_macs / 1e12:.3g} TMAC (--max-tmac)")
