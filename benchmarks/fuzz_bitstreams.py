@@ -25,6 +25,7 @@ if any case crashed, timed out or went over memory.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -122,9 +123,13 @@ def _nodes(obj, path=()):  # every (path, value) of a JSON tree
             yield from _nodes(value, path + (i,))
 
 
+def _any_strange(rng: random.Random):
+    return copy.deepcopy(rng.choice(STRANGE_VALUES))  # a fresh object: the table is never changed
+
+
 def _strange(value, rng: random.Random):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or rng.random() < 0.5:
-        return rng.choice(STRANGE_VALUES)
+        return _any_strange(rng)
     if isinstance(value, int) and rng.random() < 0.5:
         return value + rng.choice([-2, -1, 1, 2, value, -2 * value])
     return rng.choice([float(value), -value, value * 10, value * 1e6, value / 1e6, int(value) if math.isfinite(value)
@@ -135,7 +140,7 @@ def mutate_json(tree, rng: random.Random):
     """One random change anywhere in a JSON tree (in place when possible); returns the tree."""
     path, node = rng.choice(list(_nodes(tree)))
     if not path:
-        return rng.choice(STRANGE_VALUES) if rng.random() < 0.05 else tree
+        return _any_strange(rng) if rng.random() < 0.05 else tree
     parent = tree
     for key in path[:-1]:
         parent = parent[key]
@@ -146,9 +151,9 @@ def mutate_json(tree, rng: random.Random):
     elif op == 0 and isinstance(parent, list):
         parent.pop(last)
     elif op == 1 and isinstance(node, dict):
-        node[rng.choice(KEY_NAMES)] = rng.choice(STRANGE_VALUES)
+        node[rng.choice(KEY_NAMES)] = _any_strange(rng)
     elif op == 1 and isinstance(node, list):
-        node.append(rng.choice(node) if node and rng.random() < 0.5 else rng.choice(STRANGE_VALUES))
+        node.append(copy.deepcopy(rng.choice(node)) if node and rng.random() < 0.5 else _any_strange(rng))
     elif op == 2 and isinstance(node, list) and node:
         del node[rng.randrange(len(node)):]
     else:
@@ -347,10 +352,9 @@ def fuzz(args: argparse.Namespace, limits: DecodeLimits, tallies: dict[tuple[str
     with tempfile.TemporaryDirectory(prefix="lfcomp-fuzz-") as tmp:
         for stream in args.streams:
             original = (GOLDEN / STREAMS[stream]).read_bytes()
-            rng = random.Random(f"{args.seed}-{stream}")
             for case in range(args.cases):
                 family = FAMILIES[case % len(FAMILIES)]
-                mutated = MUTATORS[family](original, rng)
+                mutated = MUTATORS[family](original, random.Random(f"{args.seed}-{stream}-{case}"))  # replayable
                 path = Path(tmp) / f"{stream}-{case}.lfc"
                 path.write_bytes(mutated)
                 current.update(case=f"{stream} case {case} ({family})", since=time.monotonic())
