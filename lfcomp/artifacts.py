@@ -26,19 +26,27 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write ``path`` into (file or directory); publish it on success.
 
     On any exception (including KeyboardInterrupt) the temporary is removed and ``path`` is left
-    as it was before: absent, or the previous complete version.
+    as it was before: absent, or the previous complete version. A hard kill leaves at most hidden
+    ``.NAME.partial-PID`` / ``.NAME.old-PID`` siblings, never an incomplete ``path``.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
     _remove(tmp)
+    _remove(old)
     try:
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"{final}: stage produced no output")
         if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)
+            # a directory cannot be replaced in one step: move the previous version aside (atomic)
+            # rather than deleting it in place, which a hard kill (SIGKILL) could leave half done
+            os.replace(final, old)
         os.replace(tmp, final)
     except BaseException:
         _remove(tmp)
+        if old.exists() and not final.exists():
+            os.replace(old, final)  # the previous version, back in place
         raise
+    _remove(old)

@@ -74,7 +74,7 @@ ISSUE_CASES = {
     "other valid ranks": ("qdlr-nerf-smoke.lfc", lambda h: h["spec"]["factor_ranks"].update(trunk1=8), None,
                           "weight symbols for"),
     "latent hidden 10^7": ("latent-smoke.lfc", lambda h: h["geometry"].update(hidden=[10**7]), None, "hidden"),
-    "latent warp not a bool": ("latent-smoke.lfc", lambda h: h["geometry"].update(warp="yes"), None, "geometry"),
+    "latent warp not a bool": ("latent-smoke.lfc", lambda h: h["geometry"].update(warp="yes"), None, "warp = 'yes' is not true or false"),
     "latent extra key": ("latent-smoke.lfc", lambda h: h.update(extra=1), None, "header has unknown keys 'extra'"),
 }
 

@@ -172,13 +172,14 @@ def test_folder_of_jpegs_keeps_order(tmp_path: Path) -> None:
 def test_image_modes_become_uint8_rgb(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     rgba = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    rgba[..., 3] = 255  # fully opaque: alpha is dropped (a transparent view is an error, test_malformed_inputs)
     Image.fromarray(rgba).save(tmp_path / "rgba.png")
     Image.fromarray(rgba[..., 0]).save(tmp_path / "gray.png")
     deep = rng.integers(0, 65536, (5, 7, 3)).astype(np.uint16)
     deep[0, :3, 0] = [128, 129, 65535]  # round(x/257) differs from the high byte (x >> 8) here
     Image.fromarray(deep[..., 0]).save(tmp_path / "gray16.png")
     write_png16(tmp_path / "rgb16.png", deep)
-    write_png16(tmp_path / "rgba16.png", np.concatenate([deep, deep[..., :1]], axis=-1))
+    write_png16(tmp_path / "rgba16.png", np.concatenate([deep, np.full_like(deep[..., :1], 65535)], axis=-1))
     expected = np.round(deep / 257).astype(np.uint8)
     assert np.array_equal(load_image(tmp_path / "rgba.png"), rgba[..., :3])
     assert np.array_equal(load_image(tmp_path / "gray.png"), np.repeat(rgba[..., :1], 3, axis=-1))

@@ -81,7 +81,8 @@ def test_admm_resumes_with_its_dual_state(monkeypatch, tmp_path):
     import lfcomp.codecs.qdlr.lowrank as lowrank
     from conftest import make_synthetic_lightfield
     from lfcomp.config import load_preset, merge
-    from lfcomp.engine.trainer import Resume, request_stop
+    from lfcomp.engine.resume import Resume
+    from lfcomp.engine.trainer import request_stop
     from lfcomp.models.camera import initial_camera
     from lfcomp.models.scene import SceneModel, make_spec
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
 
     from lfcomp.config import Config
-    from lfcomp.engine.trainer import Resume
+    from lfcomp.engine.resume import Resume
 
 __all__ = ["CONFIG", "DEVICE", "Command", "config_of", "device_of", "pair", "resume_of"]
 
@@ -81,7 +81,7 @@ def device_of(args: argparse.Namespace) -> torch.device:
 
 def resume_of(args: argparse.Namespace, cfg: Config, inputs: list[str], **extra: Any) -> Resume:
     """Resume state beside the output (``OUT.resume``), keyed by the stage, settings and inputs."""
-    from lfcomp.engine.trainer import Resume
+    from lfcomp.engine.resume import Resume
 
     def identity(path: str) -> list[Any]:
         stat = Path(path).stat()

@@ -12,17 +12,15 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from lfcomp.artifacts import atomic_output
 from lfcomp.engine.rays import RayBatches
+from lfcomp.engine.resume import Resume, TrainingLoop
 
-__all__ = ["Optimisation", "Resume", "Trainer", "mse_to_psnr", "request_stop"]
+__all__ = ["Optimisation", "Trainer", "mse_to_psnr", "request_stop"]
 
 log = logging.getLogger("lfcomp")
 
@@ -64,76 +62,6 @@ def request_stop() -> bool:
     if _STOP.active:
         _STOP.requested = True
     return _STOP.active
-
-
-@dataclass
-class TrainingLoop:
-    """The mutable state of one optimisation loop (what a resume file holds)."""
-
-    model: torch.nn.Module
-    optimiser: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator
-    history: list[dict[str, float]]
-    running: list[float]
-    completed: int = 0
-
-
-@dataclass
-class Resume:
-    """Periodic, restartable state of a long stage, kept beside (not as) its output.
-
-    ``fingerprint`` identifies the run (stage, settings, inputs): a state saved by a different run
-    is ignored. ``extra_state``/``load_extra_state`` carry a stage's own variables (ADMM's Z, U).
-    """
-
-    path: Path
-    every: int
-    fingerprint: str
-    extra_state: Callable[[], dict[str, Any]] | None = None
-    load_extra_state: Callable[[dict[str, Any]], None] | None = None
-
-    def save(self, loop: TrainingLoop, step: int) -> None:
-        state = {
-            "fingerprint": self.fingerprint, "step": step,
-            "model": loop.model.state_dict(), "optimiser": loop.optimiser.state_dict(),
-            "scheduler": loop.scheduler.state_dict(), "generator": loop.generator.get_state(),
-            "requires_grad": {n: p.requires_grad for n, p in loop.model.named_parameters()},
-            "history": loop.history, "running": loop.running,
-            "extra": self.extra_state() if self.extra_state else {},
-        }
-        with atomic_output(self.path) as tmp:
-            torch.save(state, tmp)
-
-    def restore(self, loop: TrainingLoop) -> int:
-        """Load a matching saved state into ``loop``; returns the last completed step (0 if none)."""
-        if not self.path.is_file():
-            return 0
-        try:
-            state = torch.load(self.path, map_location=loop.generator.device, weights_only=True)
-        except Exception as exc:  # a damaged resume file only costs the time it saved
-            log.warning("ignoring unreadable resume state %s (%s)", self.path, type(exc).__name__)
-            return 0
-        if state.get("fingerprint") != self.fingerprint:
-            log.warning("ignoring resume state %s: it belongs to another run (settings or inputs changed)",
-                        self.path)
-            return 0
-        loop.model.load_state_dict(state["model"])
-        for name, param in loop.model.named_parameters():
-            param.requires_grad_(state["requires_grad"][name])
-        loop.optimiser.load_state_dict(state["optimiser"])
-        loop.scheduler.load_state_dict(state["scheduler"])
-        loop.generator.set_state(state["generator"].cpu())
-        loop.history[:] = state["history"]
-        loop.running[:] = state["running"]
-        if self.load_extra_state:
-            self.load_extra_state(state["extra"])
-        loop.completed = int(state["step"])
-        log.info("resuming from %s after step %d", self.path, loop.completed)
-        return loop.completed
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 class Trainer:

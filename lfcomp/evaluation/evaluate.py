@@ -52,6 +52,10 @@ def rate_point_metrics(model: str | Path, metrics: dict[str, Any]) -> dict[str, 
 
     finals = {codec.final_stage: codec for codec in CODECS.values()}
     ckpt = load_checkpoint(model, tuple(finals))
+    made_for = ckpt.get("spec") or ckpt["report"]["geometry"]  # a scene model's spec, or the latent geometry
+    if list(made_for["grid"]) != list(metrics["grid"]) or list(made_for["size"]) != list(metrics["size"]):
+        raise LfcompError(model, "was trained on {}x{} views of {}x{} px, but the reference has {}x{} views of {}x{} px"
+                          .format(*made_for["grid"], *made_for["size"], *metrics["grid"], *metrics["size"]))
     return importlib.import_module(f"{finals[ckpt['stage']].package}.report").rate_point_metrics(ckpt, metrics)
 
 

@@ -63,14 +63,24 @@ def distortion_metrics(reference: np.ndarray, decoded: np.ndarray) -> dict[str, 
     }
 
 
+MAX_METRICS_BYTES = 16 << 20  # a metrics.json is a few kB; larger files are not read
+
+
 def read_metrics(path: Path) -> dict[str, Any]:
-    """A metrics.json written by ``evaluate`` or ``anchor``; unreadable files are clean errors."""
+    """A metrics.json written by ``evaluate`` or ``anchor``; unreadable, binary, oversized or
+    (pathologically) deeply nested files are clean errors."""
     try:
-        metrics = json.loads(path.read_text())
+        if path.is_file() and path.stat().st_size > MAX_METRICS_BYTES:
+            raise LfcompError(path, f"{path.stat().st_size} bytes is too large for a metrics file")
+        metrics = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LfcompError(path, f"cannot read metrics ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise LfcompError(path, f"not a text (UTF-8) file ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise LfcompError(path, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise LfcompError(path, "not valid JSON (nested too deeply)") from None
     if not isinstance(metrics, dict):
         raise LfcompError(path, "metrics must be a JSON object")
     return metrics

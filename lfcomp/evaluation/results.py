@@ -14,10 +14,15 @@ point, they come from the workflow layout, ``results/{scene}/{model}/r{rank}/n{c
 (``{model}``: the kind, or the codec's name for a codec without kinds) or
 ``results/{scene}/{anchor}/qp{qp}/``; outside it the scene is the file's directory. Tables list
 the HEVC anchors first, then the other anchors, then the codecs in registry order.
+
+A metrics.json is untrusted input: an unreadable file, missing keys or a value of the wrong type
+(a non-finite or negative rate, a PSNR that is not a number, a malformed grid, rate point or
+stage report) is a one-line ``LfcompError`` naming it, before any table or figure is written.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +137,9 @@ def load_point(path: str | Path) -> RatePoint:
     missing = [key for key in REQUIRED if key not in metrics]
     if missing:
         raise LfcompError(path, f"metrics lack {', '.join(missing)} (not a coded rate point?)")
+    problem = _malformed(metrics)
+    if problem:
+        raise LfcompError(path, f"malformed metrics: {problem}")
     entry = _registered(metrics, path)
     if entry is None:
         scene, codec, kind, rate, label = _anchor(metrics, path)
@@ -147,6 +155,50 @@ def load_point(path: str | Path) -> RatePoint:
         size_percent=_size_percent(stages, params), stages=stages, grid=_pair(metrics.get("grid")),
         size=_pair(metrics.get("size")), encode_seconds=metrics.get("encode_seconds"),
         decode_seconds=metrics.get("decode_seconds"), scan=metrics.get("scan"), metrics=metrics)
+
+
+def _number(value: Any, low: float = -math.inf) -> bool:
+    return type(value) in (int, float) and math.isfinite(value) and value >= low
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _malformed(metrics: dict[str, Any]) -> str | None:
+    """What is wrong with the values the tables and figures read; None when nothing is."""
+    def optional(key: str, ok: Any) -> str | None:
+        value = metrics.get(key)
+        return None if value is None or ok(value) else f"{key} = {_short(value)}"
+
+    def pair(value: Any) -> bool:
+        return isinstance(value, list) and len(value) == 2 and all(type(v) is int and v > 0 for v in value)
+
+    def per_view(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(row, list) and all(v is None or _number(v) for v in row)
+                                               for row in value)
+
+    def report(value: Any) -> bool:
+        return value is None or (isinstance(value, dict) and all(value.get(k) is None or _number(value[k])
+                                                                 for k in ("psnr_rgb", "params", "size_percent")))
+
+    checks = [
+        None if type(metrics["bytes"]) is int and metrics["bytes"] >= 0 else f"bytes = {_short(metrics['bytes'])}",
+        None if _number(metrics["bpp"], 0.0) else f"bpp = {_short(metrics['bpp'])}",
+        optional("bits", lambda v: type(v) is int and v >= 0),
+        optional("psnr_rgb", _number), optional("psnr_y", _number),
+        optional("grid", pair), optional("size", pair),
+        optional("params", lambda v: type(v) is int and v >= 0),
+        optional("encode_seconds", lambda v: _number(v, 0.0)), optional("decode_seconds", lambda v: _number(v, 0.0)),
+        optional("psnr_rgb_views", per_view), optional("psnr_y_views", per_view),
+        optional("scene", lambda v: isinstance(v, str)), optional("scan", lambda v: isinstance(v, str)),
+        optional("model_kind", lambda v: isinstance(v, str)), optional("anchor", lambda v: isinstance(v, str)),
+        optional("qp", _number),
+        optional("rate_point", lambda v: isinstance(v, dict) and all(x is None or _number(x) for x in v.values())),
+        optional("stages", lambda v: isinstance(v, dict) and all(map(report, v.values()))),
+    ]
+    return next((problem for problem in checks if problem), None)
 
 
 def _registered(metrics: dict[str, Any], path: Path) -> Codec | None:

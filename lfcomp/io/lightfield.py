@@ -4,6 +4,10 @@ This is stage 1 ("ingest") of the codec. A light field is a uint8 array ``views`
 (U, V, H, W, 3): U is the view row (top to bottom), V the view column (left to right).
 Every later stage reads the zarr written here, so everything about where the views came from
 and how they were transformed is recorded in its (JSON) attributes.
+
+Every input is untrusted: a damaged, foreign or inconsistent file is a one-line ``LfcompError``
+naming it, checked before anything large is allocated (a light field holds at most
+``MAX_LIGHTFIELD_BYTES`` of 8-bit RGB).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ FORMATS = ("auto", "hci", "folder", "epfl-mat", "zarr")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 _HCI_NAME = re.compile(r"^input_Cam(\d+)\.png$")
 _INTEGER = re.compile(r"\d+")
+MAX_LIGHTFIELD_BYTES = 1 << 32  # U·V·H·W·3 of the 8-bit views; 4 GiB, over 4× a 17×17×1024² Lytro scene
 
 
 @dataclass
@@ -59,7 +64,43 @@ def view_grid_positions(U: int, V: int) -> np.ndarray:
 
 def _reason(exc: BaseException) -> str:
     """An exception as one line (library messages may span several), for LfcompError."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def _check_shape(where: str | Path, shape: tuple[int, ...], what: str = "views") -> None:
+    """A light field's (U, V, H, W, 3) must be non-empty and within ``MAX_LIGHTFIELD_BYTES``."""
+    if any(n < 1 for n in shape):
+        raise LfcompError(where, f"{what} are empty (shape {tuple(shape)})")
+    if math.prod(shape[:4]) * 3 > MAX_LIGHTFIELD_BYTES:
+        raise LfcompError(where, f"{what} of shape {tuple(shape)} would take more than "
+                                 f"{MAX_LIGHTFIELD_BYTES >> 30} GiB as 8-bit RGB")
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _check_camera(where: str | Path, camera: Any) -> None:
+    """Camera metadata (``attrs["camera"]``) must hold finite numbers; focal_px > 0, ranges low ≤ high."""
+    if not isinstance(camera, dict):
+        raise LfcompError(where, f"camera metadata is a {type(camera).__name__}, not an object")
+    for key, value in camera.items():
+        if key in ("disparity_range", "frustum_disparity_range"):
+            if not (isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
+                    and value[0] <= value[1]):
+                raise LfcompError(where, f"camera {key} = {str(value)[:40]} is not a pair of finite numbers low ≤ high")
+        elif key in ("focal_px", "baseline_mm", "focus_distance_m"):
+            if not _is_number(value) or (key == "focal_px" and value <= 0):
+                raise LfcompError(where, f"camera {key} = {str(value)[:40]} is not a finite "
+                                         f"{'positive ' if key == 'focal_px' else ''}number")
+
+
+def _check_attrs(where: str | Path, attrs: dict[str, Any]) -> None:
+    """The attributes later stages read: ``camera`` (train) and ``spec`` (evaluate)."""
+    if "camera" in attrs:
+        _check_camera(where, attrs["camera"])
+    if "spec" in attrs and not (isinstance(attrs["spec"], dict) and isinstance(attrs["spec"].get("kind", ""), str)):
+        raise LfcompError(where, f"attribute 'spec' is malformed ({str(attrs['spec'])[:40]})")
 
 
 # --------------------------------------------------------------------------- zarr storage
@@ -85,25 +126,38 @@ def write_lightfield(lf: LightField, path: str | Path) -> None:
 
 
 def read_lightfield(path: str | Path) -> LightField:
-    """Read a light field zarr written by ``write_lightfield``, checking its layout."""
+    """Read a light field zarr written by ``write_lightfield``, checking its layout and attributes.
+
+    A missing, foreign or damaged group, array or chunk, a wrong dtype or shape, an empty or
+    oversized (``MAX_LIGHTFIELD_BYTES``) light field and malformed ``camera``/``spec`` attributes
+    are one-line errors naming ``path``. (A chunk file that is missing altogether reads as zeros:
+    zarr does not store chunks that equal the fill value, so it cannot be told from a black view.)
+    """
     if not Path(path).exists():
         raise LfcompError(path, "no such file or directory")
     try:
         group = zarr.open_group(path, mode="r")
-    except (OSError, ValueError) as exc:
+        attrs = dict(group.attrs)
+    except Exception as exc:  # zarr raises many types for foreign or damaged metadata
         raise LfcompError(path, f"not a zarr group ({_reason(exc)})") from exc
-    if "views" not in group:
-        raise LfcompError(path, f"zarr group has no 'views' array (found: {sorted(group.keys()) or 'nothing'})")
-    array = group["views"]
+    try:
+        names = sorted(group.keys())
+        array = group["views"] if "views" in names else None
+    except Exception as exc:
+        raise LfcompError(path, f"cannot open the 'views' array ({_reason(exc)})") from exc
+    if array is None:
+        raise LfcompError(path, f"zarr group has no 'views' array (found: {names or 'nothing'})")
     if not isinstance(array, zarr.Array):
         raise LfcompError(path, "'views' is a zarr group, expected an array")
     if array.dtype != np.uint8 or array.ndim != 5 or array.shape[-1] != 3:
         raise LfcompError(path, f"'views' must be uint8 with shape (U, V, H, W, 3), got {array.dtype} {array.shape}")
+    _check_shape(path, array.shape, "'views'")
+    _check_attrs(path, attrs)
     try:
         views = np.asarray(array[...])
-    except (OSError, ValueError) as exc:
-        raise LfcompError(path, f"cannot read 'views' ({_reason(exc)})") from exc
-    return LightField(views, dict(group.attrs))
+    except Exception as exc:  # codecs raise many types (RuntimeError, ValueError, ...) for damaged chunks
+        raise LfcompError(path, f"cannot read 'views', a chunk is damaged ({_reason(exc)})") from exc
+    return LightField(views, attrs)
 
 
 # --------------------------------------------------------------------------- images
@@ -114,10 +168,22 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     return ((values.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)
 
 
-def load_image(path: Path) -> np.ndarray:
-    """Read one view as uint8 RGB (H, W, 3); alpha is dropped, 16-bit becomes round(x/257).
+def _check_opaque(path: Path, alpha: np.ndarray, opaque: int) -> None:
+    """Views are coded as RGB: a view with any pixel less than fully opaque is refused, not flattened."""
+    transparent = int(np.count_nonzero(alpha < opaque))
+    if transparent:
+        raise LfcompError(path, f"view has {transparent} transparent pixel(s) (alpha below fully opaque); "
+                                f"lfcomp codes RGB only, so flatten the views onto a background first")
 
-    Exception: 16-bit gray+alpha PNGs (rare) keep Pillow's high byte (x >> 8), which may differ by 1.
+
+def load_image(path: Path) -> np.ndarray:
+    """Read one view as uint8 RGB (H, W, 3): 8- and 16-bit, grey, palette, RGB and RGBA.
+
+    16-bit values become round(x / 257). An alpha channel (or a palette's transparency) is accepted
+    only when every pixel is fully opaque, and then dropped; a view with transparent pixels is an
+    ``LfcompError`` (dropping alpha would silently show whatever colour the transparent pixels hold).
+    Exception: 16-bit gray+alpha PNGs (rare) keep Pillow's high byte (x >> 8), which may differ by 1,
+    and count as opaque when that byte is 255. Damaged, truncated or foreign files are ``LfcompError``.
     """
     try:
         with Image.open(path) as image:
@@ -130,24 +196,35 @@ def load_image(path: Path) -> np.ndarray:
                 with Image.open(path) as again:
                     again.tile = [tile._replace(args=rawmode.replace(";16B", ";16L")) for tile in again.tile]
                     low = np.asarray(again, dtype=np.uint16)
-                pixels = _to_uint8(high * 256 + low)[..., :3]
+                full = high * 256 + low
+                if full.shape[-1] == 4:
+                    _check_opaque(path, full[..., 3], 65535)
+                pixels = _to_uint8(full)[..., :3]
             elif image.mode.startswith("I;16"):
                 pixels = np.repeat(_to_uint8(np.asarray(image))[..., None], 3, axis=-1)
             elif image.mode in ("I", "F"):
                 raise LfcompError(path, f"unsupported image mode {image.mode} (use 8- or 16-bit images)")
+            elif "A" in image.getbands() or "a" in image.getbands() or "transparency" in image.info:
+                rgba = np.asarray(image.convert("RGBA"))
+                _check_opaque(path, rgba[..., 3], 255)
+                pixels = rgba[..., :3]
             else:
                 pixels = np.asarray(image.convert("RGB"))
     except LfcompError:
         raise
     except Exception as exc:  # Pillow raises many types for damaged or foreign files
         raise LfcompError(path, f"cannot read image ({_reason(exc)})") from exc
+    if pixels.ndim != 3 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
+        raise LfcompError(path, f"cannot read image (decoded to {pixels.dtype} {pixels.shape}, expected 8-bit RGB)")
     return np.ascontiguousarray(pixels)
 
 
 def _load_grid(files: list[list[Path]]) -> np.ndarray:
     """Load a full (U, V) grid of image files into one (U, V, H, W, 3) array; sizes must agree."""
     first = load_image(files[0][0])
-    views = np.empty((len(files), len(files[0]), *first.shape), dtype=np.uint8)
+    shape = (len(files), len(files[0]), *first.shape)
+    _check_shape(files[0][0].parent, shape)
+    views = np.empty(shape, dtype=np.uint8)
     for u, row in enumerate(files):
         for v, path in enumerate(row):
             image = first if (u, v) == (0, 0) else load_image(path)
@@ -202,6 +279,7 @@ def _hci_camera(parser: configparser.ConfigParser, cfg_path: Path, width: int) -
         low, high = number("meta", f"{prefix}_min"), number("meta", f"{prefix}_max")
         if low is not None and high is not None:
             camera[name] = [low, high]
+    _check_camera(cfg_path, camera)
     return camera
 
 
@@ -284,8 +362,24 @@ def _read_folder(folder: Path) -> np.ndarray:
     return _load_grid([[by_position[(u + base, v + base)] for v in range(V)] for u in range(U)])
 
 
+_MAT_ITEMSIZE = {"uint8": 1, "int8": 1, "logical": 1, "uint16": 2, "int16": 2, "single": 4}  # others: ≤ 8 bytes
+
+
+def _check_mat_shape(path: Path, shape: tuple[int, ...], itemsize: int) -> None:
+    """``LF`` must be (U, V, H, W, 3 or 4), non-empty and, as stored and as 8-bit views, within
+    ``MAX_LIGHTFIELD_BYTES``; checked from the file's header, before the data is read."""
+    if len(shape) != 5 or shape[-1] not in (3, 4):
+        raise LfcompError(path, f"'LF' must be 5-D (U, V, H, W, 3 or 4), got shape {tuple(shape)}")
+    _check_shape(path, tuple(shape[:4]) + (3,), "'LF' views")
+    if math.prod(shape) * itemsize > MAX_LIGHTFIELD_BYTES:
+        raise LfcompError(path, f"'LF' of shape {tuple(shape)} with {itemsize}-byte values would take more than "
+                                f"{MAX_LIGHTFIELD_BYTES >> 30} GiB to read")
+
+
 def _load_mat_variable(path: Path) -> np.ndarray:
-    """The variable ``LF`` of a MATLAB file, as (U, V, H, W, C); v7.3 (HDF5) or older."""
+    """The variable ``LF`` of a MATLAB file, as (U, V, H, W, C); v7.3 (HDF5) or older.
+
+    The declared shape is checked before the data is read (a crafted header cannot make it allocate)."""
     import h5py
     import scipy.io
 
@@ -294,20 +388,25 @@ def _load_mat_variable(path: Path) -> np.ndarray:
             with h5py.File(path, "r") as mat:
                 if "LF" not in mat or not isinstance(mat["LF"], h5py.Dataset):
                     raise LfcompError(path, f"no array variable 'LF' (found: {', '.join(sorted(mat.keys())) or 'none'})")
-                return np.asarray(mat["LF"][()]).transpose()  # MATLAB order is stored reversed
+                _check_mat_shape(path, mat["LF"].shape[::-1], mat["LF"].dtype.itemsize)  # stored reversed
+                return np.asarray(mat["LF"][()]).transpose()
+        declared = {name: (shape, kind) for name, shape, kind in scipy.io.whosmat(path)}
+        if "LF" not in declared:
+            raise LfcompError(path, f"no variable 'LF' (found: {', '.join(declared) or 'none'})")
+        _check_mat_shape(path, declared["LF"][0], _MAT_ITEMSIZE.get(declared["LF"][1], 8))
         contents = scipy.io.loadmat(path, variable_names=["LF"])
     except LfcompError:
         raise
     except Exception as exc:  # scipy/h5py raise many types for damaged or foreign files
         raise LfcompError(path, f"cannot read MATLAB file ({_reason(exc)})") from exc
     if "LF" not in contents:
-        found = ", ".join(name for name, _, _ in scipy.io.whosmat(path)) or "none"
-        raise LfcompError(path, f"no variable 'LF' (found: {found})")
+        raise LfcompError(path, "no variable 'LF'")
     return contents["LF"]
 
 
 def _read_epfl_mat(path: Path) -> np.ndarray:
-    """EPFL Lytro decoded light field: ``LF`` (U, V, H, W, 3 or 4), uint16 or float in [0, 1]."""
+    """EPFL Lytro decoded light field: ``LF`` (U, V, H, W, 3 or 4), uint8, uint16 or float in [0, 1]
+    (NaN or Inf is an error, not clipped)."""
     if not path.is_file():
         raise LfcompError(path, "not a file (the epfl-mat format is a .mat file)")
     data = _load_mat_variable(path)
@@ -319,6 +418,10 @@ def _read_epfl_mat(path: Path) -> np.ndarray:
     if data.dtype == np.uint16:
         return np.stack([_to_uint8(row) for row in data])  # one view row at a time bounds memory
     if np.issubdtype(data.dtype, np.floating):
+        finite = np.isfinite(data)
+        if not finite.all():
+            raise LfcompError(path, f"'LF' has {int(finite.size - np.count_nonzero(finite))} non-finite "
+                                    f"values (NaN or Inf)")
         if not np.all((data >= 0) & (data <= 1)):
             raise LfcompError(path, "'LF' is float but not within [0, 1]")
         return np.stack([np.round(row * 255).astype(np.uint8) for row in data])

@@ -24,7 +24,8 @@ def fit(args: argparse.Namespace) -> None:
     import torch
 
     from lfcomp.artifacts import atomic_output
-    from lfcomp.codecs.latent.fit import fit_latent
+    from lfcomp.codecs.latent.checkpoint import check_init
+    from lfcomp.codecs.latent.fit import fit_latent, geometry_for
     from lfcomp.engine.checkpoint import FORMAT, load_checkpoint
     from lfcomp.errors import LfcompError
     from lfcomp.io.lightfield import read_lightfield
@@ -34,6 +35,8 @@ def fit(args: argparse.Namespace) -> None:
     cfg, device = config_of(args), device_of(args)
     lf = read_lightfield(args.lightfield)
     init = load_checkpoint(args.init, (STAGE,)) if args.init else None
+    if init is not None:
+        check_init(init, args.init, geometry_for(lf.grid, lf.size, cfg), cfg.latent.arm_hidden)
     resume = resume_of(args, cfg, [args.lightfield, *([args.init] if args.init else [])], lmbda=args.lmbda)
     model, extras = fit_latent(lf.views, args.lmbda, cfg, device, init, resume)
     report = extras["report"]
@@ -55,18 +58,21 @@ def encode(args: argparse.Namespace) -> None:
     import numpy as np
 
     from lfcomp.bitstream.container import decode_payload, encode_payload, write_bitstream
+    from lfcomp.codecs.latent.checkpoint import model_from_checkpoint
     from lfcomp.codecs.latent.fit import render_views
-    from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
     from lfcomp.codecs.latent.payload import encode_model, model_from_payload
     from lfcomp.engine.checkpoint import load_checkpoint
+    from lfcomp.errors import LfcompError
     from lfcomp.evaluation.metrics import bits_per_pixel
     from lfcomp.io.lightfield import read_lightfield
 
     ckpt = load_checkpoint(args.checkpoint, (STAGE,))
-    geometry = LatentGeometry.from_dict(ckpt["report"]["geometry"])
-    model = LatentCodecModel(geometry, ckpt["config"]["latent"]["arm_hidden"])
-    model.load_state_dict(ckpt["state_dict"])
+    model = model_from_checkpoint(ckpt, args.checkpoint)
+    geometry = model.geometry
     lf = read_lightfield(args.lightfield)
+    if lf.grid != geometry.grid or lf.size != geometry.size:
+        raise LfcompError(args.lightfield, "has {}x{} views of {}x{} px, but {} was fitted to {}x{} views of {}x{} px"
+                          .format(*lf.grid, *lf.size, args.checkpoint, *geometry.grid, *geometry.size))
     payload, reference = encode_model(model, lf.views, ckpt["lmbda"])
     data = encode_payload(payload)
     decoded = model_from_payload(decode_payload(data, args.out), args.out)

@@ -24,7 +24,8 @@ from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
 from lfcomp.config import Config
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
-from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.resume import Resume
+from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import eval_positions
 from lfcomp.evaluation.metrics import per_view_psnr
 from lfcomp.models.scene import to_uint8
@@ -107,6 +108,9 @@ def fit_latent(views: np.ndarray, lmbda: float, cfg: Config, device: torch.devic
     optimisation = Optimisation(steps, c.lr, c.lr_final_ratio, c.batch_rays, train.log_every)
     if ste_from <= 1:
         mode["quantization"] = "ste"
+    if resume is not None:  # noise or rounding is part of the state: a run resumed after the switch rounds
+        resume.extra_state = lambda: dict(mode)
+        resume.load_extra_state = mode.update
     history = Trainer(model, rays, groups, optimisation, f"latent λ={lmbda:g}", resume).run(
         extra_loss=rate, after_step=switch_to_rounding, render=render, status=lambda: {"bpp": latest.get("bpp", 0.0)})
     report = evaluate(model, views, cfg)

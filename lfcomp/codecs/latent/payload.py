@@ -25,7 +25,7 @@ from lfcomp.codecs.latent.entropy_model import CONTEXT_SIZE, FRAC_BITS, IntegerA
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
 from lfcomp.errors import LfcompError, key_mismatch
 
-__all__ = ["CODEC", "LIMITS", "decode_cost", "decoded_model", "encode_model", "model_from_payload"]
+__all__ = ["CODEC", "LIMITS", "check_geometry", "decode_cost", "decoded_model", "encode_model", "model_from_payload"]
 
 log = logging.getLogger("lfcomp")
 CODEC = "latent"
@@ -143,44 +143,55 @@ def _split_grids(flat: np.ndarray, model: LatentCodecModel) -> list[np.ndarray]:
     return np.split(flat, np.cumsum(sizes)[:-1])
 
 
+def _integer(value: Any, name: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{name} = {repr(value)[:40]} outside {low}..{high}")
+    return value
+
+
+def check_geometry(g: Any) -> LatentGeometry:
+    """A geometry from untrusted data (a bitstream header, a checkpoint), every field checked against
+    ``LIMITS`` before anything is allocated; ValueError names the first problem."""
+    problem = key_mismatch(g, GEOMETRY_KEYS, "geometry")
+    if problem:
+        raise ValueError(problem)
+    for key, count in (("grid", 2), ("size", 2), ("hidden", None)):
+        if not isinstance(g[key], list) or (count and len(g[key]) != count) or len(g[key]) > LIMITS["layers"]:
+            raise ValueError(f"{key} = {repr(g[key])[:40]} is not a list of {count or 'up to 8'} integers")
+    grid = [_integer(v, "grid", 1, LIMITS["views"]) for v in g["grid"]]
+    size = [_integer(v, "size", 1, LIMITS["pixels"]) for v in g["size"]]
+    hidden = [_integer(v, "hidden", 1, LIMITS["width"]) for v in g["hidden"]]
+    for key in ("disparity_step", "gain"):
+        if type(g[key]) not in (int, float) or not math.isfinite(g[key]) or not 0 < g[key] < 1e3:
+            raise ValueError(f"{key} = {repr(g[key])[:40]} is not a number in (0, 1000)")
+    if type(g["warp"]) is not bool:
+        raise ValueError(f"warp = {repr(g['warp'])[:40]} is not true or false")
+    geometry = LatentGeometry(grid=(grid[0], grid[1]), size=(size[0], size[1]),
+                              margin=_integer(g["margin"], "margin", 0, LIMITS["margin"]),
+                              levels=_integer(g["levels"], "levels", 1, LIMITS["levels"]),
+                              disparity_stride=_integer(g["disparity_stride"], "disparity_stride", 1, LIMITS["stride"]),
+                              disparity_step=float(g["disparity_step"]), hidden=tuple(hidden), gain=float(g["gain"]),
+                              warp=g["warp"])
+    if geometry.latent_count() > LIMITS["latents"]:
+        raise ValueError(f"{geometry.latent_count()} latents, limit {LIMITS['latents']}")
+    return geometry
+
+
 def _geometry_from(header: dict[str, Any], source: str) -> tuple[LatentGeometry, int, int, int, int]:
     """Validate every header field against the documented limits before anything is allocated."""
-    def integer(value: Any, name: str, low: int, high: int) -> int:
-        if type(value) is not int or not low <= value <= high:
-            raise LfcompError(source, f"corrupted header ({name} = {repr(value)[:40]} outside {low}..{high})")
-        return value
-
     if header.get("format") != FORMAT or type(header.get("format")) is not int:
         raise LfcompError(source, f"unsupported latent-codec format {str(header.get('format'))[:40]!r}")
-    g = header.get("geometry")
-    problem = key_mismatch(header, HEADER_KEYS, "header") or key_mismatch(g, GEOMETRY_KEYS, "geometry")
-    if problem:
-        raise LfcompError(source, f"corrupted header ({problem})")
     try:
-        if not all(isinstance(g[key], list) for key in ("grid", "size", "hidden")) or type(g["warp"]) is not bool:
-            raise LfcompError(source, "corrupted header (malformed geometry)")
-        grid = [integer(v, "grid", 1, LIMITS["views"]) for v in g["grid"]]
-        size = [integer(v, "size", 1, LIMITS["pixels"]) for v in g["size"]]
-        hidden = [integer(v, "hidden", 1, LIMITS["width"]) for v in g["hidden"]]
-        if len(grid) != 2 or len(size) != 2 or len(hidden) > LIMITS["layers"]:
-            raise LfcompError(source, "corrupted header (geometry shape)")
-        step, gain = g["disparity_step"], g["gain"]
-        if not all(isinstance(v, float) and math.isfinite(v) and 0 < v < 1e3 for v in (step, gain)):
-            raise LfcompError(source, "corrupted header (non-finite or out-of-range geometry values)")
-        geometry = LatentGeometry(grid=(grid[0], grid[1]), size=(size[0], size[1]),
-                                  margin=integer(g["margin"], "margin", 0, LIMITS["margin"]),
-                                  levels=integer(g["levels"], "levels", 1, LIMITS["levels"]),
-                                  disparity_stride=integer(g["disparity_stride"], "disparity_stride", 1, LIMITS["stride"]),
-                                  disparity_step=step, hidden=tuple(hidden), gain=gain,
-                                  warp=g["warp"])
-        arm_hidden = integer(header["arm_hidden"], "arm_hidden", 1, LIMITS["arm_hidden"])
-        k = integer(header["synthesis_log2_step"], "synthesis_log2_step", 0, 30)
-        latent_bound = integer(header["latent_bound"], "latent_bound", 0, LIMITS["bound"])
-        weight_bound = integer(header["weight_bound"], "weight_bound", 0, LIMITS["bound"])
-    except (KeyError, TypeError) as exc:
-        raise LfcompError(source, f"corrupted header (missing or malformed {exc})") from None
-    if geometry.latent_count() > LIMITS["latents"]:
-        raise LfcompError(source, f"corrupted header ({geometry.latent_count()} latents, limit {LIMITS['latents']})")
+        problem = key_mismatch(header, HEADER_KEYS, "header")
+        if problem:
+            raise ValueError(problem)
+        geometry = check_geometry(header["geometry"])
+        arm_hidden = _integer(header["arm_hidden"], "arm_hidden", 1, LIMITS["arm_hidden"])
+        k = _integer(header["synthesis_log2_step"], "synthesis_log2_step", 0, 30)
+        latent_bound = _integer(header["latent_bound"], "latent_bound", 0, LIMITS["bound"])
+        weight_bound = _integer(header["weight_bound"], "weight_bound", 0, LIMITS["bound"])
+    except ValueError as exc:
+        raise LfcompError(source, f"corrupted header ({exc})") from None
     return geometry, arm_hidden, k, latent_bound, weight_bound
 
 

@@ -42,7 +42,8 @@ def _lowrank_arguments(p: argparse.ArgumentParser) -> None:
 
 def lowrank(args: argparse.Namespace) -> None:
     from lfcomp.codecs.qdlr.lowrank import admm_lowrank, check_rank
-    from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from lfcomp.engine.checkpoint import (check_lightfield_matches, load_checkpoint, model_from_checkpoint,
+                                          save_checkpoint)
     from lfcomp.io.lightfield import read_lightfield
 
     ckpt = load_checkpoint(args.checkpoint, ("nerf",))
@@ -50,6 +51,7 @@ def lowrank(args: argparse.Namespace) -> None:
     model = model_from_checkpoint(ckpt)
     check_rank(args.rank, model)
     lf = read_lightfield(args.lightfield)
+    check_lightfield_matches(ckpt, args.checkpoint, lf, args.lightfield)
     resume = resume_of(args, cfg, [args.checkpoint, args.lightfield], rank=args.rank)
     model, extras = admm_lowrank(model.to(device), lf.views, args.rank, cfg.lowrank, cfg.train, resume)
     stages = {**ckpt["stages"], "lowrank": extras["report"]}
@@ -86,13 +88,14 @@ def distill(args: argparse.Namespace) -> None:
     from lfcomp.codecs.qdlr.decompose import read_cores
     from lfcomp.codecs.qdlr.distill import distill as distill_model
     from lfcomp.codecs.qdlr.distill import model_from_cores
-    from lfcomp.engine.checkpoint import save_checkpoint
+    from lfcomp.engine.checkpoint import check_lightfield_matches, save_checkpoint
     from lfcomp.io.lightfield import read_lightfield
 
     layers, attrs = read_cores(args.cores)
     cfg, device = config_of(args, attrs), device_of(args)
     model = model_from_cores(layers, attrs).to(device)
     lf = read_lightfield(args.lightfield)
+    check_lightfield_matches(attrs, args.cores, lf, args.lightfield)
     resume = resume_of(args, cfg, [args.cores, args.lightfield])
     model, extras = distill_model(model, lf.views, cfg.distill, cfg.train, resume)
     stages = {**attrs["stages"], "distill": extras["report"]}
@@ -112,7 +115,8 @@ def quantize(args: argparse.Namespace) -> None:
 
     from lfcomp.artifacts import atomic_output
     from lfcomp.codecs.qdlr.quantize import check_centroids, quantize_model
-    from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from lfcomp.engine.checkpoint import (check_lightfield_matches, load_checkpoint, model_from_checkpoint,
+                                          save_checkpoint)
     from lfcomp.io.lightfield import read_lightfield
 
     check_centroids(args.centroids)
@@ -120,6 +124,7 @@ def quantize(args: argparse.Namespace) -> None:
     cfg, device = config_of(args, ckpt), device_of(args)
     model = model_from_checkpoint(ckpt).to(device)
     lf = read_lightfield(args.lightfield)
+    check_lightfield_matches(ckpt, args.checkpoint, lf, args.lightfield)
     quantized, extras = quantize_model(model, lf.views, args.centroids, cfg.quantize, cfg.train)
     stages = {**ckpt["stages"], "quantize": extras["report"]}
     codebook_path = Path(args.codebook) if args.codebook else Path(args.out).with_name("codebook.npy")

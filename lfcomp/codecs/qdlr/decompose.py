@@ -20,7 +20,7 @@ from tensorly.decomposition import tensor_train
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
-from lfcomp.models.mlp import slot_bias, slot_weight_params
+from lfcomp.models.mlp import FactorizedLinear, slot_bias, slot_weight_params
 from lfcomp.models.scene import SceneModel
 
 log = logging.getLogger("lfcomp")
@@ -72,7 +72,48 @@ def write_cores(path: str | Path, layers: dict[str, dict[str, np.ndarray]], attr
         group.attrs.update({"format": FORMAT, "slots": list(layers), **attrs})
 
 
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+
+
+def _expected_cores(attrs: dict[str, Any], declared: dict[str, dict[str, tuple[int, ...]]],
+                    path: Path) -> dict[str, dict[str, tuple[int, ...]]]:
+    """The array shapes per slot that the cores' spec implies (ranks from the declared Q1 shapes),
+    after checking the attributes distill reads; nothing is allocated."""
+    from lfcomp.engine.checkpoint import check_holdout_views
+    from lfcomp.models.spec import check_spec
+
+    spec = attrs.get("spec")
+    if not isinstance(spec, dict):
+        raise LfcompError(path, "TT cores lack their model spec")
+    ranks = {name: shapes["Q1"][-1] for name, shapes in declared.items() if len(shapes.get("Q1", ())) == 3}
+    try:
+        check_spec({**spec, "factor_ranks": ranks})
+    except ValueError as exc:
+        raise LfcompError(path, f"invalid model spec in the TT cores ({exc})") from None
+    camera, state = attrs.get("camera"), attrs.get("camera_state")
+    numbers = [camera.get(k) if isinstance(camera, dict) else None for k in ("focal", "baseline", "kappa")]
+    numbers += [state.get(k) if isinstance(state, dict) else None for k in ("log_focal", "baseline", "kappa")]
+    if not all(type(v) in (int, float) and np.isfinite(v) for v in numbers) or not numbers[0] > 0:
+        raise LfcompError(path, "TT cores' camera or camera_state is not finite numbers (focal > 0)")
+    if type(attrs.get("rank")) is not int or not isinstance(attrs.get("stages"), dict):
+        raise LfcompError(path, "TT cores lack their rank or stage reports")
+    check_holdout_views(attrs.get("holdout_views", []), spec["grid"], path)
+    with torch.device("meta"):
+        model = SceneModel({**spec, "factor_ranks": ranks}, camera, camera_trainable=False)
+    expected = {}
+    for name, slot in model.field.named_slots():
+        if isinstance(slot, FactorizedLinear):
+            expected[name] = {"Q1": (1, slot.in_features, ranks[name]), "Q2": (ranks[name], slot.out_features, 1),
+                              "bias": (slot.out_features,)}
+        else:
+            expected[name] = {"weight": tuple(slot.weight.shape), "bias": tuple(slot.bias.shape)}
+    return expected
+
+
 def read_cores(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Read the cores written by ``write_cores``; shapes are checked against the spec before reading,
+    and values must be finite floats (any problem: a one-line error naming ``path``)."""
     path = Path(path)
     try:
         group = zarr.open_group(str(path), mode="r")
@@ -81,11 +122,30 @@ def read_cores(path: str | Path) -> tuple[dict[str, dict[str, np.ndarray]], dict
         raise LfcompError(path, "not a zarr group of TT cores") from None
     if attrs.get("format") != FORMAT:
         raise LfcompError(path, "not an lfcomp TT-cores zarr (missing format tag)")
+    slots = attrs.get("slots")
+    if not isinstance(slots, list) or not all(isinstance(name, str) for name in slots):
+        raise LfcompError(path, "TT cores lack their list of slots")
     try:
-        layers = {name: {key: np.asarray(arr[...]) for key, arr in group[f"slots/{name}"].arrays()}
-                  for name in attrs["slots"]}
+        arrays = {name: dict(group[f"slots/{name}"].arrays()) for name in slots}
     except Exception as exc:
-        raise LfcompError(path, f"incomplete TT cores ({type(exc).__name__}: {exc})") from None
+        raise LfcompError(path, f"incomplete TT cores ({_reason(exc)})") from None
+    declared = {name: {key: tuple(arr.shape) for key, arr in group_arrays.items()}
+                for name, group_arrays in arrays.items()}
+    expected = _expected_cores(attrs, declared, path)
+    if set(declared) != set(expected):
+        raise LfcompError(path, f"TT cores hold slots {sorted(declared)}, the spec has {sorted(expected)}")
+    for name, shapes in expected.items():
+        if declared[name] != shapes:
+            raise LfcompError(path, f"TT cores of {name} are {declared[name]}, the spec needs {shapes}")
+    try:
+        layers = {name: {key: np.asarray(arr[...]) for key, arr in group_arrays.items()}
+                  for name, group_arrays in arrays.items()}
+    except Exception as exc:
+        raise LfcompError(path, f"damaged TT cores ({_reason(exc)})") from None
+    for name, group_arrays in layers.items():
+        for key, values in group_arrays.items():
+            if not np.issubdtype(values.dtype, np.floating) or not np.all(np.isfinite(values)):
+                raise LfcompError(path, f"TT cores {name}/{key} are not finite floats ({values.dtype})")
     return layers, attrs
 
 

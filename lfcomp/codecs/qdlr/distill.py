@@ -18,7 +18,8 @@ from lfcomp.codecs.qdlr.decompose import load_camera_state
 from lfcomp.config import DistillConfig, TrainConfig
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
-from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.resume import Resume
+from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import evaluate
 from lfcomp.models.mlp import FactorizedLinear
 from lfcomp.models.scene import SceneModel, count_field_params

@@ -21,7 +21,8 @@ import torch
 from lfcomp.config import LowRankConfig, TrainConfig
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
-from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.resume import Resume
+from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import evaluate
 from lfcomp.errors import LfcompError
 from lfcomp.models.mlp import slot_weight_params

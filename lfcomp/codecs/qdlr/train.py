@@ -19,7 +19,8 @@ import torch
 from lfcomp.config import CameraConfig, Config
 from lfcomp.engine.device import seed_everything
 from lfcomp.engine.rays import RayBatches
-from lfcomp.engine.trainer import Optimisation, Resume, Trainer
+from lfcomp.engine.resume import Resume
+from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import evaluate
 from lfcomp.io.lightfield import LightField
 from lfcomp.models.camera import initial_camera
