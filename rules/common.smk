@@ -241,8 +241,10 @@ def all_metrics():
 
 
 def bd_anchors():
-    """The BD-PSNR references: the configured HEVC anchors."""
-    return [name for name, settings in config["anchors"].items() if settings["codec"] == "hevc"]
+    """The BD-PSNR references: the configured HEVC anchors of the whole light field (not the
+    centre-view floor)."""
+    return [name for name, settings in config["anchors"].items()
+            if settings["codec"] == "hevc" and settings.get("scan", "serpentine") != "centre"]
 
 
 def clip_target(name):

@@ -17,7 +17,7 @@ from lfcomp.evaluation.summary import summarize, summary_columns
 COLUMNS = ["scene", "model", "rank", "centroids", "lmbda", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct",
            "psnr_nerf", "psnr_lowrank", "psnr_distill", "psnr_quantize",
            "params_nerf", "params_lowrank", "params_distill", "params_quantize",
-           "grid_u", "grid_v", "height", "width", "metrics"]
+           "floor_centre_view", "floor_mean_image", "below_floors", "grid_u", "grid_v", "height", "width", "metrics"]
 
 
 def write_metrics(root: Path, scene: str, rank: int, centroids: int, *, bpp: float, psnr: float,

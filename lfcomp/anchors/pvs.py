@@ -9,6 +9,9 @@
 * ``raster``: row by row, each left→right (jumps back at the end of each row).
 
 Views are addressed as (u, v) = (row, column), as in ``LightField.views[u, v]``.
+
+One more "scan" is not a PVS but a floor (``lfcomp.evaluation.floors``): ``centre`` codes only the
+centre view, as one frame, and the decoder copies it to every view (anchor ``centre_hevc444``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import numpy as np
 from lfcomp.errors import LfcompError
 
 SCANS = ("serpentine", "spiral", "raster")
+CENTRE = "centre"  # one frame, the centre view, copied to every view
+ANCHOR_SCANS = (*SCANS, CENTRE)
 
 
 def scan_order(U: int, V: int, scan: str = "serpentine") -> list[tuple[int, int]]:
@@ -73,3 +78,17 @@ def from_sequence(frames: np.ndarray, order: list[tuple[int, int]], U: int, V: i
     for frame, (u, v) in zip(frames, order):
         views[u, v] = frame
     return views
+
+
+def coded_order(U: int, V: int, scan: str) -> list[tuple[int, int]]:
+    """The (u, v) of each coded frame: the scan order, or the centre view alone for ``centre``."""
+    return [((U - 1) // 2, (V - 1) // 2)] if scan == CENTRE else scan_order(U, V, scan)
+
+
+def views_from_frames(frames: np.ndarray, U: int, V: int, scan: str) -> np.ndarray:
+    """(frames, ...) → (U, V, ...): ``from_sequence``, or the one frame copied to every view for ``centre``."""
+    if scan == CENTRE:
+        if len(frames) != 1:
+            raise LfcompError("scan", f"{len(frames)} frames for the centre view alone")
+        return np.broadcast_to(frames[0], (U, V, *frames.shape[1:])).copy()
+    return from_sequence(frames, scan_order(U, V, scan), U, V)

@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from lfcomp.anchors.colour import CHROMAS, planes_to_rgb, rgb_to_planes
-from lfcomp.anchors.pvs import SCANS, from_sequence, scan_order
+from lfcomp.anchors.pvs import ANCHOR_SCANS, CENTRE, coded_order, views_from_frames
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
+from lfcomp.evaluation.floors import floor_fields
 from lfcomp.evaluation.metrics import bits_per_pixel, distortion_metrics
 from lfcomp.io.lightfield import LightField, read_lightfield, write_lightfield
 
@@ -68,9 +69,10 @@ PIX_FMTS = {"444": "yuv444p", "420": "yuv420p"}
 METRICS_NAME, DECODED_NAME = "metrics.json", "decoded.zarr"
 
 
-def anchor_label(codec: str, chroma: str) -> str:
-    """The anchor's name in tables and directories: ``hevc444``, ``hevc420``, ``h264444``, ``av1420``."""
-    return f"{codec}{chroma}"
+def anchor_label(codec: str, chroma: str, scan: str = "serpentine") -> str:
+    """The anchor's name in tables and directories: ``hevc444``, ``hevc420``, ``h264444``, ``av1420``;
+    ``centre_hevc444`` for the centre view alone, copied to every view (a floor, not a BD reference)."""
+    return f"{CENTRE}_{codec}{chroma}" if scan == CENTRE else f"{codec}{chroma}"
 
 
 def bitstream_name(codec: str) -> str:
@@ -94,8 +96,8 @@ def check_parameters(codec: str, chroma: str, qp: int, scan: str) -> VideoCodec:
     low, high = spec.qp_range
     if not isinstance(qp, (int, np.integer)) or not low <= qp <= high:
         raise LfcompError("--qp", f"{codec} QP must be an integer in {low}..{high}, got {qp!r}")
-    if scan not in SCANS:
-        raise LfcompError("--scan", f"unknown scan order {scan!r} (choose from {', '.join(SCANS)})")
+    if scan not in ANCHOR_SCANS:
+        raise LfcompError("--scan", f"unknown scan order {scan!r} (choose from {', '.join(ANCHOR_SCANS)})")
     return spec
 
 
@@ -156,7 +158,8 @@ def encode_views(views: np.ndarray, codec: str = "hevc", chroma: str = "444", qp
         raise LfcompError("views", f"must be uint8 (U, V, H, W, 3), got {views.dtype} {views.shape}")
     av = _av()
     U, V, H, W, _ = views.shape
-    N = U * V
+    order = coded_order(U, V, scan)
+    N = len(order)
     CH, CW = _coded_size(H, W, chroma)
     preset = str(preset if preset is not None else spec.default_preset)
     pix_fmt = PIX_FMTS[chroma]
@@ -173,7 +176,7 @@ def encode_views(views: np.ndarray, codec: str = "hevc", chroma: str = "444", qp
     out = bytearray()
     try:
         context.open()
-        for index, (u, v) in enumerate(scan_order(U, V, scan)):
+        for index, (u, v) in enumerate(order):
             image = views[u, v]
             if (CH, CW) != (H, W):
                 image = np.pad(image, ((0, CH - H), (0, CW - W), (0, 0)), mode="edge")
@@ -215,9 +218,10 @@ def decode_views(data: bytes, codec: str, grid: tuple[int, int], size: tuple[int
                 frames.append(planes_to_rgb(y, cb, cr, chroma)[:H, :W])
     except av.error.FFmpegError as exc:
         raise LfcompError(where, f"{spec.decoder} cannot decode it ({' '.join(str(exc).split())})") from exc
-    if len(frames) != U * V:
-        raise LfcompError(where, f"decoded {len(frames)} frames, expected {U}×{V} = {U * V} views")
-    views = from_sequence(np.stack(frames), scan_order(U, V, scan), U, V)
+    expected = len(coded_order(U, V, scan))
+    if len(frames) != expected:
+        raise LfcompError(where, f"decoded {len(frames)} frames, expected {expected} for {U}×{V} views ({scan})")
+    views = views_from_frames(np.stack(frames), U, V, scan)
     return views, time.perf_counter() - start
 
 
@@ -258,7 +262,7 @@ def anchor(reference: str | Path, outdir: str | Path, codec: str = "hevc", chrom
     # Decode what was written, so that the metrics describe the file on disk.
     decoded, decode_seconds = decode_views(bitstream_path.read_bytes(), codec, ref.grid, ref.size, chroma, scan,
                                            where=bitstream_path)
-    label = anchor_label(codec, chroma)
+    label = anchor_label(codec, chroma, scan)
     attrs = {**ref.attrs,
              "anchor": {"label": label, "codec": codec, "encoder": spec.encoder, "chroma": chroma, "qp": int(qp),
                         "scan": scan, "preset": preset, "bitstream": bitstream_path.name}}
@@ -272,6 +276,7 @@ def anchor(reference: str | Path, outdir: str | Path, codec: str = "hevc", chrom
         "anchor": label, "codec": codec, "encoder": spec.encoder, "chroma": chroma, "qp": int(qp), "scan": scan,
         "preset": preset, "encode_seconds": round(encode_seconds, 4), "decode_seconds": round(decode_seconds, 4),
     }
+    metrics.update(floor_fields(ref.attrs, ref.views, metrics["psnr_rgb"]))
     if scene is not None:
         metrics["scene"] = scene
     with atomic_output(out / METRICS_NAME) as tmp:

@@ -110,7 +110,7 @@ def summarize(args: argparse.Namespace) -> None:
 
 def _anchor_arguments(p: argparse.ArgumentParser) -> None:
     from lfcomp.anchors.colour import CHROMAS
-    from lfcomp.anchors.pvs import SCANS
+    from lfcomp.anchors.pvs import ANCHOR_SCANS
     from lfcomp.anchors.video import CODECS
 
     p.add_argument("reference", help="light field zarr (from lfcomp ingest)")
@@ -118,7 +118,8 @@ def _anchor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", choices=list(CODECS), default="hevc", help="hevc (x265), h264 (x264), av1 (SVT-AV1)")
     p.add_argument("--chroma", choices=list(CHROMAS), default="444", help="chroma format (av1: 420 only)")
     p.add_argument("--qp", type=int, required=True, help="constant QP (hevc/h264: 0..51, av1: 1..63)")
-    p.add_argument("--scan", choices=list(SCANS), default="serpentine", help="view order of the sequence")
+    p.add_argument("--scan", choices=list(ANCHOR_SCANS), default="serpentine",
+                   help="view order of the sequence; centre: the centre view alone, copied to every view (a floor)")
     p.add_argument("--encoder-preset", help="encoder speed preset (default: medium; av1: 8)")
     p.add_argument("--scene", help="scene name recorded in metrics.json (default: from the directory layout)")
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lfcomp.evaluation.floors import floor_summary, trivial_floors, warn_below_floors
 from lfcomp.evaluation.metrics import per_view_psnr
 from lfcomp.models.scene import SceneModel, render_views
 
@@ -49,11 +50,14 @@ def _psnr_of(model: SceneModel, views: np.ndarray, positions: list[tuple[int, in
 
 
 def evaluate(model: SceneModel, views: np.ndarray, train_cfg: TrainConfig) -> dict[str, Any]:
-    """PSNR (RGB and Y), per view and mean, on ``train.eval_views`` of the training views; held-out
-    views (``train.holdout_views``) are reported apart under ``holdout``."""
+    """PSNR (RGB and Y), per view and mean, on ``train.eval_views`` of the training views, with the
+    scene's trivial floors (a warning names each one the model ends below); held-out views
+    (``train.holdout_views``) are reported apart under ``holdout``."""
     holdout = [tuple(map(int, p)) for p in train_cfg.holdout_views]
     positions = [p for p in eval_positions(views.shape[:2], train_cfg.eval_views) if p not in holdout]
     report = _psnr_of(model, views, positions, train_cfg.chunk_rays)
+    report["floors"] = floor_summary(trivial_floors(views), positions)
+    report["below_floors"] = warn_below_floors(f"{model.kind} model", report["psnr_rgb"], report["floors"])
     if holdout:
         report["holdout"] = _psnr_of(model, views, holdout, train_cfg.chunk_rays)
         log.info("held-out views %s: PSNR %.2f dB", holdout, report["holdout"]["psnr_rgb"])

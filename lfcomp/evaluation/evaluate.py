@@ -10,6 +10,7 @@ import numpy as np
 
 from lfcomp.artifacts import atomic_output
 from lfcomp.errors import LfcompError
+from lfcomp.evaluation.floors import floor_fields
 from lfcomp.evaluation.metrics import bits_per_pixel, distortion_metrics, finite_or_none
 from lfcomp.io.lightfield import read_lightfield
 
@@ -39,6 +40,7 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
         spec = rate_point_metrics(model, metrics)
     if spec is not None and "kind" in spec:
         metrics["model_kind"] = spec["kind"]
+    metrics.update(floor_fields(ref.attrs, ref.views, metrics["psnr_rgb"], warn_as=str(decoded)))
     return metrics
 
 

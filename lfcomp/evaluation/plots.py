@@ -32,6 +32,7 @@ from lfcomp.artifacts import atomic_output
 from lfcomp.codecs.registry import parse_label
 from lfcomp.errors import LfcompError
 from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE
+from lfcomp.evaluation.floors import FLOORS, floors_of
 from lfcomp.evaluation.report import DEFAULT_ANCHORS
 from lfcomp.evaluation.results import HEVC, RatePoint, load_points
 
@@ -101,6 +102,8 @@ def plot_rd(points: list[RatePoint], stem: str | Path, title: str | None = None,
                 x, y = zip(*curve)
                 ax.plot(x, y, **rd_style(codec, codecs.index(codec)))
         ax.axvline(rate_range[1], color="0.6", linestyle="--", linewidth=0.8)
+        if key == "psnr_rgb":
+            _floor_lines(ax, next((p.floors for p in points if p.floors), {}))
         ax.set_xscale("log")
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
@@ -111,12 +114,21 @@ def plot_rd(points: list[RatePoint], stem: str | Path, title: str | None = None,
     return save_figure(fig, stem)
 
 
+def _floor_lines(ax: Any, floors: dict[str, float | None]) -> None:
+    """The scene's trivial floors as horizontal lines (what a model must beat at any rate)."""
+    for (name, value), style in zip(floors.items(), (":", "-.")):
+        if value is not None and name in FLOORS:
+            ax.axhline(value, color="0.35", linestyle=style, linewidth=0.9, label=f"floor: {FLOORS[name]}")
+
+
 # --------------------------------------------------------------------------- per-view PSNR
 
 
 def plot_view_psnr(psnr_views: dict[str, Any], stem: str | Path, scan: str = "serpentine",
-                   titles: dict[str, str] | None = None, title: str | None = None) -> list[Path]:
-    """Per-view PSNR of each codec ({label: (U, V) array}): heat maps and a line along ``scan``."""
+                   titles: dict[str, str] | None = None, title: str | None = None,
+                   floors: dict[str, Any] | None = None) -> list[Path]:
+    """Per-view PSNR of each codec ({label: (U, V) array}): heat maps and a line along ``scan``,
+    with the scene's trivial floors per view ({floor name: (U, V) array}) as dashed lines."""
     if not psnr_views:
         raise LfcompError(stem, "no per-view PSNR to plot")
     if scan not in SCANS:
@@ -146,6 +158,11 @@ def plot_view_psnr(psnr_views: dict[str, Any], stem: str | Path, scan: str = "se
     order = scan_order(U, V, scan)
     for label, values in maps.items():
         ax.plot(range(U * V), [values[u, v] for u, v in order], marker=".", label=label)
+    for (name, values), style in zip((floors or {}).items(), (":", "-.")):
+        per_view = np.array(values, dtype=float)
+        if per_view.shape == (U, V):
+            ax.plot(range(U * V), [per_view[u, v] for u, v in order], color="0.35", linestyle=style,
+                    label=f"floor: {FLOORS.get(name, name)}")
     ax.set_xlabel(f"view index along the {scan} scan")
     ax.set_ylabel("PSNR (dB)")
     ax.grid(True, alpha=0.3)
@@ -273,12 +290,15 @@ def make_figures(metrics_paths: list[str | Path], outdir: str | Path, reference_
     written: list[Path] = []
     for scene, scene_points, chosen, compare, views, files in plans:
         titles = {codec: _point_title(point) for codec, point in chosen.items()}
-        scan = next((chosen[c].scan for c in compare if chosen[c].scan), "serpentine")
+        scan = next((chosen[c].scan for c in compare if chosen[c].scan in SCANS), "serpentine")
         written += plot_rd(scene_points, out / f"rd_{scene}", title=scene, rate_range=rate_range)
+        reference_lf = read_lightfield(files["reference"]) if error_maps else None
+        floors = ({name: f["psnr_rgb_views"] for name, f in floors_of(reference_lf.attrs, reference_lf.views).items()}
+                  if reference_lf is not None else None)
         written += plot_view_psnr(views, out / f"view_psnr_{scene}", scan=scan, titles=titles,
-                                  title=f"{scene}: PSNR per view at similar bpp")
+                                  title=f"{scene}: PSNR per view at similar bpp", floors=floors)
         if error_maps:
-            reference = read_lightfield(files["reference"]).views
+            reference = reference_lf.views
             decoded = {codec: read_lightfield(files[codec]).views for codec in chosen}
             written += plot_error_maps(reference, decoded, out / f"error_maps_{scene}", titles=titles,
                                        title=f"{scene}: error averaged over all views")

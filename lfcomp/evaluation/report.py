@@ -27,7 +27,8 @@ from typing import Any
 from lfcomp.codecs import registry
 from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
 from lfcomp.evaluation.results import ANCHOR_RATE, RatePoint, codec_rank, load_points, rate_names
-from lfcomp.evaluation.tables import MISSING, fmt, markdown_table, write_csv, write_text
+from lfcomp.evaluation.floors import FLOORS
+from lfcomp.evaluation.tables import BELOW, MISSING, fmt, markdown_table, write_csv, write_text
 
 __all__ = ["BD_COLUMNS", "DEFAULT_ANCHORS", "bd_markdown", "bd_rows", "build_report", "describe_rate", "rd_columns",
            "rd_row", "stage_columns", "stage_rows", "stages_markdown"]
@@ -52,7 +53,8 @@ def rd_columns() -> list[str]:
 def stage_columns() -> list[str]:
     """The columns of stages.csv: the rate parameters of the codecs with report stages."""
     staged = [codec for codec in registry.CODECS.values() if codec.report_stages()]
-    return ["scene", "codec", *rate_names(staged), "stage", "title", "psnr_rgb", "params", "size_percent", "scenes"]
+    return ["scene", "codec", *rate_names(staged), "stage", "title", "psnr_rgb", "params", "size_percent",
+            "below_floors", *(f"floor_{name}" for name in FLOORS), "scenes"]
 
 
 def rd_row(point: RatePoint) -> dict[str, Any]:
@@ -228,7 +230,8 @@ def stage_rows(points: list[RatePoint]) -> list[dict[str, Any]]:
     (scene = ``average``). The titles are the kind's: NeRF-org … QDLR-NeRF, NeLF-org … QDLR-NeLF."""
     per_scene = [{"scene": point.scene, "codec": point.codec, **point.rate, "stage": stage.key, "title": stage.title,
                   "psnr_rgb": stage.psnr_rgb, "params": stage.params, "size_percent": stage.size_percent,
-                  "scenes": 1, "_rate": point.rate}
+                  "below_floors": " ".join(stage.below_floors), "scenes": 1, "_rate": point.rate,
+                  **{f"floor_{name}": point.floors.get(name) for name in FLOORS}}
                  for point in points for stage in point.stages]
     averages = []
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -239,10 +242,11 @@ def stage_rows(points: list[RatePoint]) -> list[dict[str, Any]]:
         for stage, title in dict.fromkeys((r["stage"], r["title"]) for r in group):
             stage_group = [r for r in group if r["stage"] == stage]
             row = {"scene": "average", "codec": codec, **rate, "stage": stage, "title": title, "_rate": rate}
-            for key in ("psnr_rgb", "params", "size_percent"):
+            for key in ("psnr_rgb", "params", "size_percent", *(f"floor_{name}" for name in FLOORS)):
                 values = [r[key] for r in stage_group if r[key] is not None]
                 row[key] = round(sum(values) / len(values), 4) if values else None
             row["scenes"] = sum(1 for r in stage_group if r["psnr_rgb"] is not None)
+            row["below_floors"] = " ".join(dict.fromkeys(n for r in stage_group for n in r["below_floors"].split()))
             averages.append(row)
     return per_scene + averages
 
@@ -257,7 +261,9 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["# PSNR and model size after each stage", "",
              "PSNR (RGB, dB) of the views rendered by each stage's model and its size in % of the "
              "unquantized full model (NeRF-org, NeLF-org; 32-bit parameters before quantization, the "
-             "bitstream after it), averaged over scenes. One table per neural codec and rate point.", ""]
+             "bitstream after it), averaged over scenes. One table per neural codec and rate point. "
+             f"{BELOW} marks a stage whose model ends below one of a scene's trivial floors (the scene's "
+             "views sent as one image: the centre view, or the mean image).", ""]
     averages = [r for r in rows if r["scene"] == "average"]
     if not averages:
         return "\n".join(lines + ["No neural-codec metrics with per-stage results were given.", ""])
@@ -267,10 +273,14 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
     for (codec, rate), group in groups.items():
         scenes = max(r["scenes"] for r in group)
         header = ["Metrics", *(r["title"] for r in group)]
-        table = [["PSNR", *(fmt(r["psnr_rgb"], 2, "dB") for r in group)],
+        table = [["PSNR", *(fmt(r["psnr_rgb"], 2, "dB") + (BELOW if r["below_floors"] else "") for r in group)],
                  ["Size", *(fmt(r["size_percent"], 1, "%") for r in group)]]
         lines += [f"## {codec}, {describe_rate(dict(rate))} ({scenes} scene{'s' if scenes != 1 else ''})", ""]
         lines += markdown_table(header, table, "l" + "r" * len(group)) + [""]
+        floors = [f"{FLOORS[name]}: {fmt(group[0].get(f'floor_{name}'), 2)} dB" for name in FLOORS
+                  if group[0].get(f"floor_{name}") is not None]
+        if floors:
+            lines += ["Floors: " + "; ".join(floors) + ".", ""]
     return "\n".join(lines)
 
 

@@ -53,6 +53,7 @@ class StageResult:
     psnr_rgb: float | None
     params: int | None
     size_percent: float | None
+    below_floors: tuple[str, ...] = ()  # the scene's trivial floors this stage's model does not beat
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class RatePoint:
     encode_seconds: float | None = None
     decode_seconds: float | None = None
     scan: str | None = None
+    floors: dict[str, float | None] = field(default_factory=dict)  # the scene's floors: name → PSNR RGB
+    below_floors: tuple[str, ...] = ()  # the floors this rate point does not beat
     metrics: dict[str, Any] = field(default_factory=dict, repr=False)  # the metrics.json as read
 
     def stage_titles(self) -> dict[str, str]:
@@ -154,7 +157,9 @@ def load_point(path: str | Path) -> RatePoint:
         psnr_rgb=metrics["psnr_rgb"], psnr_y=metrics["psnr_y"], path=path, entry=entry, kind=kind, params=params,
         size_percent=_size_percent(stages, params), stages=stages, grid=_pair(metrics.get("grid")),
         size=_pair(metrics.get("size")), encode_seconds=metrics.get("encode_seconds"),
-        decode_seconds=metrics.get("decode_seconds"), scan=metrics.get("scan"), metrics=metrics)
+        decode_seconds=metrics.get("decode_seconds"), scan=metrics.get("scan"),
+        floors={name: floor.get("psnr_rgb") for name, floor in (metrics.get("floors") or {}).items()},
+        below_floors=tuple(metrics.get("below_floors") or ()), metrics=metrics)
 
 
 def _number(value: Any, low: float = -math.inf) -> bool:
@@ -179,9 +184,17 @@ def _malformed(metrics: dict[str, Any]) -> str | None:
         return isinstance(value, list) and all(isinstance(row, list) and all(v is None or _number(v) for v in row)
                                                for row in value)
 
+    def names(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
     def report(value: Any) -> bool:
         return value is None or (isinstance(value, dict) and all(value.get(k) is None or _number(value[k])
-                                                                 for k in ("psnr_rgb", "params", "size_percent")))
+                                                                 for k in ("psnr_rgb", "params", "size_percent"))
+                                 and (value.get("below_floors") is None or names(value["below_floors"])))
+
+    def floors(value: Any) -> bool:
+        return isinstance(value, dict) and all(isinstance(f, dict) and (f.get("psnr_rgb") is None or _number(f["psnr_rgb"]))
+                                               for f in value.values())
 
     checks = [
         None if type(metrics["bytes"]) is int and metrics["bytes"] >= 0 else f"bytes = {_short(metrics['bytes'])}",
@@ -197,6 +210,7 @@ def _malformed(metrics: dict[str, Any]) -> str | None:
         optional("qp", _number),
         optional("rate_point", lambda v: isinstance(v, dict) and all(x is None or _number(x) for x in v.values())),
         optional("stages", lambda v: isinstance(v, dict) and all(map(report, v.values()))),
+        optional("floors", floors), optional("below_floors", names),
     ]
     return next((problem for problem in checks if problem), None)
 
@@ -269,7 +283,8 @@ def _stages(entry: Codec, kind: str | None, reports: dict[str, Any]) -> tuple[St
         size = report.get("size_percent")
         if size is None and index == 0 and report:
             size = 100.0  # the first stage's model is the reference of the sizes
-        results.append(StageResult(key, title, report.get("psnr_rgb"), report.get("params"), size))
+        results.append(StageResult(key, title, report.get("psnr_rgb"), report.get("params"), size,
+                                   tuple(report.get("below_floors") or ())))
     return tuple(results)
 
 

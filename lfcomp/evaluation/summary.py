@@ -8,6 +8,7 @@ means over scenes per codec and rate point. The rate columns are the registered 
 parameters (QDLR: rank, centroids); the per-stage columns follow the paper's Table 2 (PSNR and size
 after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF; NeLF-org, ... for the neural light field). The
 ``model`` column is the model kind (``nerf``), or the codec's label for a codec without kinds.
+Each scene's trivial floors (``lfcomp.evaluation.floors``) are listed, and a PSNR below one is marked.
 Anchors are compared with the codecs by ``lfcomp report``, not here. The metrics are read by
 ``lfcomp.evaluation.results``.
 """
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from lfcomp.errors import LfcompError
+from lfcomp.evaluation.floors import FLOORS
 from lfcomp.evaluation.results import RatePoint, codec_rank, load_points, rate_names, stage_keys
-from lfcomp.evaluation.tables import MISSING, fmt, markdown_table, write_csv, write_text
+from lfcomp.evaluation.tables import BELOW, MISSING, fmt, markdown_table, write_csv, write_text
 from lfcomp.models.registry import MODEL_KINDS
 
 __all__ = ["summarize", "summary_columns"]
@@ -30,7 +32,7 @@ def summary_columns() -> list[str]:
     stages = stage_keys()
     return (["scene", "model", *rate_names(), "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
             + [f"psnr_{stage}" for stage in stages] + [f"params_{stage}" for stage in stages]
-            + ["grid_u", "grid_v", "height", "width", "metrics"])
+            + [f"floor_{name}" for name in FLOORS] + ["below_floors", "grid_u", "grid_v", "height", "width", "metrics"])
 
 
 def summarize(metrics_paths: list[Path], out_csv: Path, out_md: Path) -> None:
@@ -53,6 +55,9 @@ def _row(point: RatePoint) -> dict[str, Any]:
     }
     for key, stage in stages.items():
         row[f"psnr_{key}"], row[f"params_{key}"] = stage.psnr_rgb, stage.params
+    for name in FLOORS:
+        row[f"floor_{name}"] = point.floors.get(name)
+    row["below_floors"] = " ".join(point.below_floors)
     row["grid_u"], row["grid_v"] = point.grid or (None, None)
     row["height"], row["width"] = point.size or (None, None)
     return row
@@ -63,7 +68,8 @@ def _markdown(points: list[RatePoint]) -> str:
     title = f"Rate points of {scenes[0]}" if len(scenes) == 1 else f"Rate points of {len(scenes)} scenes"
     lines = [f"# {title}", "",
              "bpp = 8 x bytes of the bitstream / (U x V x H x W); PSNR averaged over all views, "
-             "from the views decoded from the bitstream. One table per model kind; rows in increasing bpp.", ""]
+             "from the views decoded from the bitstream. One table per model kind; rows in increasing bpp. "
+             f"{BELOW} marks a PSNR below one of the scene's floors (its views sent as one image).", ""]
     for scene in scenes:
         scene_points = [point for point in points if point.scene == scene]
         first = scene_points[0]
@@ -71,6 +77,10 @@ def _markdown(points: list[RatePoint]) -> str:
         if first.grid and first.size:
             shape = f" ({first.grid[0]}x{first.grid[1]} views of {first.size[0]}x{first.size[1]})"
         lines += [f"## {scene}{shape}", ""]
+        floors = next((p.floors for p in scene_points if p.floors), {})
+        if floors:
+            lines += ["Floors: " + "; ".join(f"{FLOORS[name]}: {fmt(value, 2)} dB" for name, value in floors.items()
+                                             if name in FLOORS) + ".", ""]
         for codec_points in _by_codec(scene_points):
             lines += [_heading(codec_points[0]), ""] + _scene_table(codec_points) + [""]
     if len(scenes) > 1:
@@ -109,8 +119,9 @@ def _scene_table(points: list[RatePoint]) -> list[str]:
         align += "rl"
     rows = []
     for point in points:
+        mark = BELOW if point.below_floors else ""
         row = [*(fmt(point.rate.get(name)) for name in names), fmt(point.bytes), fmt(point.bpp, 5),
-               fmt(point.psnr_rgb, 2), fmt(point.psnr_y, 2), fmt(point.params)]
+               fmt(point.psnr_rgb, 2) + mark, fmt(point.psnr_y, 2), fmt(point.params)]
         if titles:
             row += [fmt(point.size_percent, 1, "%"), _stage_psnrs(point, list(titles))]
         rows.append(row)
@@ -118,9 +129,12 @@ def _scene_table(points: list[RatePoint]) -> list[str]:
 
 
 def _stage_psnrs(point: RatePoint, keys: list[str]) -> str:
-    stages = {stage.key: stage.psnr_rgb for stage in point.stages}
+    stages = {stage.key: stage for stage in point.stages}
     values = [stages.get(key) for key in keys]
-    return " / ".join(fmt(v, 2) for v in values) if any(v is not None for v in values) else MISSING
+    if not any(stage is not None and stage.psnr_rgb is not None for stage in values):
+        return MISSING
+    return " / ".join(fmt(stage.psnr_rgb if stage else None, 2) + (BELOW if stage and stage.below_floors else "")
+                      for stage in values)
 
 
 def _mean_table(points: list[RatePoint]) -> list[str]:

@@ -20,6 +20,9 @@ __all__ = ["MISSING", "fmt", "markdown_table", "write_csv", "write_text"]
 MISSING = "–"  # the cell of a value that is missing or not finite
 
 
+BELOW = "†"  # after a PSNR below one of the scene's trivial floors (lfcomp.evaluation.floors)
+
+
 def fmt(value: Any, digits: int | None = None, suffix: str = "") -> str:
     """A table cell: a number with ``digits`` decimals (as it is without), then ``suffix``;
     ``MISSING`` for None, inf or nan."""

@@ -546,7 +546,9 @@ def ingest(src: str | Path, fmt: str = "auto", views: tuple[int, int] | None = N
 
     ``views=(u, v)`` keeps the central u x v views, ``crop=(h, w)`` the central h x w pixels,
     ``size=(h, w)`` resizes each view by area averaging. The attributes record the source and
-    every transform so that later stages (and people) can trace the pixels back.
+    every transform so that later stages (and people) can trace the pixels back, the scene's
+    trivial floors (``lfcomp.evaluation.floors``) and its disparity range per angular axis estimated
+    from the views (``lfcomp.io.calibration``; the camera starts from it without ``parameters.cfg``).
     """
     path = Path(src)
     lf = _read_source(path, fmt)
@@ -556,7 +558,12 @@ def ingest(src: str | Path, fmt: str = "auto", views: tuple[int, int] | None = N
         lf = _crop(lf, tuple(crop), path)
     if size is not None:
         lf = _resize(lf, tuple(size), path)
+    from lfcomp.evaluation.floors import trivial_floors
+    from lfcomp.io.calibration import estimate_disparity_ranges
+
     lf.attrs["lfcomp_version"] = __version__
+    lf.attrs["floors"] = trivial_floors(lf.views)  # what every model of this scene must beat
+    lf.attrs["calibration"] = estimate_disparity_ranges(lf.views)  # disparity per view step, from the views
     return LightField(np.ascontiguousarray(lf.views), lf.attrs)
 
 

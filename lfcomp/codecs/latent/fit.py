@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lfcomp.codecs.latent.disparity import plane_sweep, smooth_disparity
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
 from lfcomp.config import Config
 from lfcomp.engine.device import seed_everything
@@ -27,7 +26,9 @@ from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.resume import Resume
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import eval_positions
+from lfcomp.evaluation.floors import floor_summary, trivial_floors, warn_below_floors
 from lfcomp.evaluation.metrics import per_view_psnr
+from lfcomp.io.calibration import plane_sweep, smooth_disparity
 from lfcomp.models.scene import to_uint8
 
 __all__ = ["fit_latent", "geometry_for", "render_views"]
@@ -130,5 +131,7 @@ def evaluate(model: LatentCodecModel, views: np.ndarray, cfg: Config) -> dict[st
     rgb, y = per_view_psnr(np.stack([views[u, v] for u, v in positions]), rendered)
     U, V, H, W, _ = views.shape
     bpp = float(model.latent_bits("round")) / (U * V * H * W)
+    floors = floor_summary(trivial_floors(views), positions)
     return {"psnr_rgb": float(rgb.mean()), "psnr_y": float(y.mean()), "views": [list(p) for p in positions],
-            "psnr_rgb_views": rgb.round(4).tolist(), "latent_bpp": bpp}
+            "psnr_rgb_views": rgb.round(4).tolist(), "latent_bpp": bpp, "floors": floors,
+            "below_floors": warn_below_floors("latent model", float(rgb.mean()), floors)}

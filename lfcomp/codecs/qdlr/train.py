@@ -22,6 +22,7 @@ from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.resume import Resume
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import evaluate
+from lfcomp.io.calibration import estimated_range
 from lfcomp.io.lightfield import LightField
 from lfcomp.models.camera import initial_camera
 from lfcomp.models.scene import SceneModel, count_field_params, grid_offset, make_spec
@@ -29,17 +30,41 @@ from lfcomp.models.scene import SceneModel, count_field_params, grid_offset, mak
 log = logging.getLogger("lfcomp")
 
 
+ESTIMATED = "disparity estimated from the views"
+
+
 def initial_camera_for(lf: LightField, camera_cfg: CameraConfig) -> tuple[dict[str, float], str]:
-    """Camera initialisation and where its disparity range came from."""
+    """Camera initialisation and where its disparity range came from: the light field's metadata
+    (HCI ``parameters.cfg``), else the range estimated from the views at ingest, else the config."""
     meta = lf.attrs.get("camera") or {}
+    estimate, note = estimated_range(lf.attrs.get("calibration"))
     if meta.get("disparity_range"):
         disparity_range, origin = meta["disparity_range"], "light field metadata"
+    elif estimate is not None:
+        disparity_range, origin = estimate, ESTIMATED
+        if note:
+            log.warning("calibration: %s", note)
     else:
         disparity_range, origin = list(camera_cfg.disparity_range), "config camera.disparity_range"
     height, width = lf.size
     values = initial_camera(height, width, disparity_range, camera_cfg.near, camera_cfg.far,
                             meta.get("focal_px"))
     return values, f"{origin} {list(disparity_range)}"
+
+
+def camera_band(model: SceneModel, camera_init: dict[str, float], camera_cfg: CameraConfig):
+    """A step hook that keeps a camera started from estimated disparities near the estimate: Δ
+    within ×/÷ 2 of its start and κ (the focus plane) within half the sampled inverse-depth span."""
+    delta0, kappa0 = camera_init["baseline"], camera_init["kappa"]
+    low, high = sorted((delta0 / 2, delta0 * 2))
+    half_span = 0.5 * (1.0 / camera_cfg.near - 1.0 / camera_cfg.far)
+
+    @torch.no_grad()
+    def keep() -> None:
+        model.camera.baseline.clamp_(low, high)
+        model.camera.kappa.clamp_(kappa0 - half_span, kappa0 + half_span)
+
+    return keep
 
 
 def scene_disparity_range(model: SceneModel, quantiles: tuple[float, float] = (0.01, 0.99)) -> list[float]:
@@ -76,13 +101,22 @@ def train_nerf(lf: LightField, cfg: Config, device: torch.device,
                 p.requires_grad_(True)
             log.info("step %d: camera released (f, Δ, κ now train)", step)
 
+    keep_in_band = camera_band(model, camera_init, camera_cfg) if origin.startswith(ESTIMATED) and camera_params \
+        else None
+
+    def after_step(step: int) -> None:
+        if freeze:
+            release_camera(step)
+        if keep_in_band:
+            keep_in_band()
+
     groups = [{"params": list(model.field.parameters())}]
     if camera_params:
         groups.append({"params": camera_params, "lr": train_cfg.lr * camera_cfg.lr_scale})
     optimisation = Optimisation(train_cfg.steps, train_cfg.lr, train_cfg.lr_final_ratio, train_cfg.batch_rays,
                                 train_cfg.log_every, train_cfg.precision)
     history = Trainer(model, rays, groups, optimisation, "train", resume).run(
-        after_step=release_camera if freeze else None)
+        after_step=after_step if freeze or keep_in_band else None)
 
     report = evaluate(model, lf.views, train_cfg)
     report["params"] = count_field_params(model)
