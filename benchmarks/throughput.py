@@ -1,0 +1,222 @@
+"""Training and rendering throughput of lfcomp's scene models against a textbook PyTorch step, one run.
+
+For each model size (the ``quick`` and ``paper`` presets) and model kind, and each precision
+(fp32, and bf16 autocast where the device supports it), this times
+
+* lfcomp's training step: ``lfcomp.engine.trainer.Trainer`` on random ray batches (sampling, the
+  camera, rendering, Adam, the LR schedule), as the ``train`` stage runs it;
+* a textbook step of the same size, written here the straightforward way (NeRF: stratified samples,
+  positional encoding of point and direction per sample, the MLP with its skip, alpha compositing;
+  NeLF: the 4-D ray coordinate through the MLP), same batch, same threads, same Adam;
+* rendering (no gradients): lfcomp's scene model over a whole view in chunks of the preset's
+  ``chunk_rays`` (what ``render_view`` runs for evaluation, the decoder and the clip) against the
+  textbook forward pass on the same chunks.
+
+It prints one Markdown table of rays/s with the ratios lfcomp / textbook (> 1: lfcomp is faster).
+Timings are medians over ``--repeats`` runs of ``--steps`` steps after ``--warmup`` steps.
+
+    python benchmarks/throughput.py --threads 2                # both sizes, both kinds
+    python benchmarks/throughput.py --sizes quick --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from lfcomp.config import load_preset
+from lfcomp.engine.device import resolve_device
+from lfcomp.engine.rays import RayBatches
+from lfcomp.engine.trainer import Optimisation, Trainer
+from lfcomp.models.camera import initial_camera
+from lfcomp.models.scene import SceneModel, make_spec
+
+GRID, SIZE = (9, 9), (128, 128)
+
+
+# --------------------------------------------------------------------------- the textbook models
+
+
+def encode(x: torch.Tensor, freqs: int) -> torch.Tensor:
+    out = [x]
+    for k in range(freqs):
+        out += [torch.sin(2.0 ** k * math.pi * x), torch.cos(2.0 ** k * math.pi * x)]
+    return torch.cat(out, dim=-1)
+
+
+class TextbookMLP(nn.Module):
+    """depth × width ReLU layers, the input concatenated again at each skip, then the heads."""
+
+    def __init__(self, inputs: int, depth: int, width: int, skips: tuple[int, ...], directions: int = 0) -> None:
+        super().__init__()
+        self.skips = set(skips)
+        self.layers = nn.ModuleList(nn.Linear((inputs if i == 0 else width) + (inputs if i in self.skips and i else 0),
+                                              width) for i in range(depth))
+        self.directions = directions
+        if directions:
+            self.sigma, self.feature = nn.Linear(width, 1), nn.Linear(width, width)
+            self.hidden, self.rgb = nn.Linear(width + directions, width // 2), nn.Linear(width // 2, 3)
+        else:
+            self.rgb = nn.Linear(width, 3)
+
+    def forward(self, x: torch.Tensor, d: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = x
+        for i, layer in enumerate(self.layers):
+            if i in self.skips and i:
+                h = torch.cat([h, x], dim=-1)
+            h = torch.relu(layer(h))
+        if not self.directions:
+            return torch.sigmoid(self.rgb(h)), None
+        sigma = torch.relu(self.sigma(h)).squeeze(-1)
+        h = torch.relu(self.hidden(torch.cat([self.feature(h), d], dim=-1)))
+        return torch.sigmoid(self.rgb(h)), sigma
+
+
+def textbook_render(mlp: TextbookMLP, kind: str, rays: torch.Tensor, samples: int, pos_freqs: int,
+                    dir_freqs: int) -> torch.Tensor:
+    """Colour of rays (R, 4: s, t, x, y in [−1, 1]): NeRF samples along a simple pinhole ray."""
+    if kind == "nelf":
+        return mlp(encode(rays, pos_freqs))[0]
+    origins = torch.cat([rays[:, :2] * 0.05, torch.zeros_like(rays[:, :1])], dim=-1)
+    directions = torch.cat([rays[:, 2:], -torch.ones_like(rays[:, :1])], dim=-1)
+    t = torch.linspace(2.0, 6.0, samples, device=rays.device)
+    t = t + torch.rand(rays.shape[0], samples, device=rays.device) * (4.0 / samples)
+    points = origins[:, None] + directions[:, None] * t[..., None]
+    unit = (directions / directions.norm(dim=-1, keepdim=True))[:, None].expand_as(points)
+    rgb, sigma = mlp(encode(points.reshape(-1, 3) / 6.0, pos_freqs), encode(unit.reshape(-1, 3), dir_freqs))
+    rgb, sigma = rgb.reshape(-1, samples, 3), sigma.reshape(-1, samples)
+    delta = torch.cat([t[:, 1:] - t[:, :-1], torch.full_like(t[:, :1], 1e10)], dim=-1)
+    alpha = 1.0 - torch.exp(-sigma * delta)
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1.0 - alpha + 1e-10], dim=-1), dim=-1)[:, :-1]
+    return ((alpha * trans)[..., None] * rgb).sum(dim=1)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def timed(run, warmup: int, repeats: int) -> float:
+    """Median seconds of ``run()`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(preset: str, kind: str, precision: str, device: torch.device, args: argparse.Namespace) -> dict:
+    cfg = load_preset(preset, kind)
+    m, train = cfg.model, cfg.train
+    batch, chunk = train.batch_rays, train.chunk_rays
+    views = np.random.default_rng(0).integers(0, 256, (*GRID, *SIZE, 3), dtype=np.uint8)
+    camera = initial_camera(*SIZE, (-1.0, 1.0), cfg.camera.near, cfg.camera.far)
+    spec = make_spec(m, GRID, SIZE, cfg.camera.near, cfg.camera.far, camera["focal"])
+    bf16 = precision == "bf16"
+
+    model = SceneModel(spec, camera).to(device)
+    rays = RayBatches.from_views(views, device, 0, [])
+    trainer = Trainer(model, rays, model.parameters(),
+                      Optimisation(args.steps, train.lr, 1.0, batch, 10**9, precision), "bench")
+    trainer_steps = timed(lambda: (trainer.run(), sync(device)), 1, args.repeats) / args.steps
+
+    inputs = 4 * (1 + 2 * m.pos_freqs) if kind == "nelf" else 3 * (1 + 2 * m.pos_freqs)
+    directions = 0 if kind == "nelf" else 3 * (1 + 2 * m.dir_freqs)
+    mlp = TextbookMLP(inputs, m.depth, m.width, tuple(m.skips), directions).to(device)
+    optimiser = torch.optim.Adam(mlp.parameters(), lr=train.lr)
+    colours = torch.rand(batch, 3, device=device)
+
+    def textbook_step() -> None:
+        r = torch.rand(batch, 4, device=device) * 2 - 1
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = textbook_render(mlp, kind, r, m.samples, m.pos_freqs, m.dir_freqs)
+        loss = ((out.float() - colours) ** 2).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        sync(device)
+
+    textbook = timed(textbook_step, args.warmup, args.repeats * args.steps)
+
+    model.eval()
+
+    ys, xs = torch.meshgrid(torch.arange(SIZE[0], device=device, dtype=torch.float32),
+                            torch.arange(SIZE[1], device=device, dtype=torch.float32), indexing="ij")
+    xs, ys = xs.reshape(-1), ys.reshape(-1)
+
+    @torch.no_grad()
+    def lfcomp_render() -> None:  # what SceneModel.render_view does, minus the copy to numpy
+        for start in range(0, xs.numel(), chunk):
+            x, y = xs[start:start + chunk], ys[start:start + chunk]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                model(torch.full_like(x, 0.5), torch.full_like(x, -0.5), x, y)
+        sync(device)
+
+    @torch.no_grad()
+    def textbook_render_view() -> None:
+        for start in range(0, SIZE[0] * SIZE[1], chunk):
+            r = torch.rand(min(chunk, SIZE[0] * SIZE[1] - start), 4, device=device) * 2 - 1
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                textbook_render(mlp, kind, r, m.samples, m.pos_freqs, m.dir_freqs)
+        sync(device)
+
+    pixels = SIZE[0] * SIZE[1]
+    render_lfcomp = timed(lfcomp_render, 1, args.repeats)
+    render_textbook = timed(textbook_render_view, 1, args.repeats)
+    return {"preset": preset, "kind": kind, "precision": precision, "batch": batch,
+            "train_lfcomp": batch / trainer_steps, "train_textbook": batch / textbook,
+            "render_lfcomp": pixels / render_lfcomp, "render_textbook": pixels / render_textbook}
+
+
+def supports_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["quick", "paper"], choices=["smoke", "quick", "paper"])
+    parser.add_argument("--kinds", nargs="+", default=["nerf", "nelf"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timed run")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    precisions = [p for p in args.precisions if p == "fp32" or supports_bf16(device)]
+    rows = []
+    for preset in args.sizes:
+        for kind in args.kinds:
+            for precision in precisions:
+                rows.append(measure(preset, kind, precision, device, args))
+                print(f"measured {preset} {kind} {precision}", flush=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    print(f"\nThroughput on {name} (torch {torch.__version__}), rays/s; ratio = lfcomp / textbook\n")
+    print("| size | kind | precision | batch | train lfcomp | train textbook | ratio | render lfcomp | "
+          "render textbook | ratio |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['preset']} | {r['kind']} | {r['precision']} | {r['batch']} | {r['train_lfcomp']:,.0f} | "
+              f"{r['train_textbook']:,.0f} | {r['train_lfcomp'] / r['train_textbook']:.2f} | "
+              f"{r['render_lfcomp']:,.0f} | {r['render_textbook']:,.0f} | "
+              f"{r['render_lfcomp'] / r['render_textbook']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
