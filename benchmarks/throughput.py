@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from lfcomp.config import load_preset
-from lfcomp.engine.device import resolve_device
+from lfcomp.engine.device import bf16_supported, resolve_device
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.models.camera import initial_camera
@@ -180,12 +180,6 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
             "render_lfcomp": pixels / render_lfcomp, "render_textbook": pixels / render_textbook}
 
 
-def supports_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["quick", "paper"], choices=["smoke", "quick", "paper"])
@@ -199,7 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    precisions = [p for p in args.precisions if p == "fp32" or supports_bf16(device)]
+    precisions = [p for p in args.precisions if p == "fp32" or bf16_supported(device)]
     rows = []
     for preset in args.sizes:
         for kind in args.kinds:

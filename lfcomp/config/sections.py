@@ -59,7 +59,7 @@ class TrainConfig:
     log_every: int
     eval_views: str | int  # "all" or a number of views spread over the grid
     chunk_rays: int
-    precision: str  # fp32 | bf16
+    precision: str  # fp32 | bf16 | auto: the NeRF-org/NeLF-org training (lfcomp.engine.device.resolve_precision)
     holdout_views: tuple[tuple[int, int], ...]  # never trained on, reported apart (view synthesis)
     resume_every: int  # steps between resume states of train, lowrank and distill
 

@@ -7,7 +7,9 @@ import torch
 
 from lfcomp.errors import LfcompError
 
-__all__ = ["resolve_device", "seed_everything"]
+__all__ = ["PRECISIONS", "bf16_supported", "resolve_device", "resolve_precision", "seed_everything"]
+
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -19,6 +21,27 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda"):
         raise LfcompError("--device", f"unknown device {name!r} (auto, cpu or cuda)")
     return torch.device(name)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16, or a CPU with AVX-512 BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """The training precision a stage runs in: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where
+    the device computes it natively, fp32 elsewhere; on CUDA, fp32 matmuls may then use TF32).
+    Rendering for the decoder is always fp32: the precision of a bitstream's views is its format's."""
+    if name not in PRECISIONS:
+        raise LfcompError("train.precision", f"unknown precision {name!r} (choose from {', '.join(PRECISIONS)})")
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return "bf16" if bf16_supported(device) else "fp32"
 
 
 def seed_everything(seed: int) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lfcomp.engine.device import resolve_precision
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.resume import Resume, TrainingLoop
 
@@ -44,7 +45,7 @@ class Optimisation:
     lr_final_ratio: float
     batch_rays: int
     log_every: int = 100
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (``resolve_precision``)
     loss_reduction: str = "mean"
 
 
@@ -102,7 +103,7 @@ class Trainer:
                after_step: Callable[[int], None] | None, status: Callable[[], dict[str, float]] | None) -> None:
         opt, rays, resume = self.optimisation, self.rays, self.resume
         steps, history, running = opt.steps, loop.history, loop.running
-        use_bf16 = opt.precision == "bf16"
+        use_bf16 = resolve_precision(opt.precision, rays.colours.device) == "bf16"
         device_type = rays.colours.device.type
         with tqdm(range(first, steps + 1), desc=self.desc, unit="step", mininterval=2.0, leave=False,
                   initial=first - 1, total=steps) as bar:
