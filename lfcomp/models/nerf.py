@@ -53,11 +53,15 @@ class NerfField(nn.Module):
                                     for name, (n_in, n_out) in shapes.items()})
 
     def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """points (N, 3) normalised to about [−1, 1]; directions (N, 3) unit. Returns rgb, sigma."""
+        """points (R·S, 3) normalised to about [−1, 1], S samples on each of R rays; directions (R, 3)
+        unit, one per ray (encoded once per ray, then repeated over its samples). Returns rgb, sigma."""
         h = run_trunk(self.slots, positional_encoding(points, self.pos_freqs), self.depth, self.skips)
         sigma = torch.relu(self.slots["sigma"](h)).squeeze(-1)
         feature = self.slots["feature"](h)
-        h = torch.cat([feature, positional_encoding(directions, self.dir_freqs)], dim=-1)
+        encoded = positional_encoding(directions, self.dir_freqs)
+        samples = points.shape[0] // max(directions.shape[0], 1)
+        encoded = encoded.unsqueeze(1).expand(-1, samples, -1).reshape(-1, encoded.shape[-1])
+        h = torch.cat([feature, encoded], dim=-1)
         h = torch.relu(self.slots["color_hidden"](h))
         rgb = torch.sigmoid(self.slots["rgb"](h))
         return rgb, sigma
@@ -79,8 +83,7 @@ def render_rays(model: SceneModel, s: torch.Tensor, t: torch.Tensor, x: torch.Te
                                       generator, device=origins.device)
     points = origins.unsqueeze(1) + directions.unsqueeze(1) * depths.unsqueeze(-1)
     unit_dirs = directions / directions.norm(dim=-1, keepdim=True)
-    rgb, sigma = model.field(model.normalise_points(points).reshape(-1, 3),
-                             unit_dirs.unsqueeze(1).expand_as(points).reshape(-1, 3))
+    rgb, sigma = model.field(model.normalise_points(points).reshape(-1, 3), unit_dirs)
     samples = depths.shape[1]
     colour, depth, _ = volume_render(rgb.reshape(-1, samples, 3), sigma.reshape(-1, samples), depths, directions)
     return colour, depth
