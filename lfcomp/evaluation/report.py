@@ -26,7 +26,7 @@ from typing import Any
 
 from lfcomp.codecs import registry
 from lfcomp.evaluation.bd import DEFAULT_RATE_RANGE, METHODS, bd_all
-from lfcomp.evaluation.results import ANCHOR_RATE, RatePoint, codec_rank, load_points, rate_names
+from lfcomp.evaluation.results import ANCHOR_RATE, FLOOR_ANCHOR, RatePoint, codec_rank, load_points, rate_names
 from lfcomp.evaluation.floors import FLOORS
 from lfcomp.evaluation.tables import BELOW, MISSING, fmt, markdown_table, write_csv, write_text
 
@@ -71,9 +71,10 @@ def rd_row(point: RatePoint) -> dict[str, Any]:
 def bd_rows(points: list[RatePoint], anchors: tuple[str, ...] = DEFAULT_ANCHORS,
             rate_range: tuple[float, float] = DEFAULT_RATE_RANGE,
             distortions: tuple[str, ...] = DISTORTIONS) -> list[dict[str, Any]]:
-    """Rows of bd_psnr.csv: every codec against every anchor, per scene, then the average over scenes."""
+    """Rows of bd_psnr.csv: every codec against every anchor, per scene, then the average over scenes
+    (the floor anchors, ``centre_*``, are drawn on the RD figures but are not compared here)."""
     scenes = list(dict.fromkeys(p.scene for p in points))
-    ranks = {p.codec: codec_rank(p) for p in points}
+    ranks = {p.codec: codec_rank(p) for p in points if not p.codec.startswith(FLOOR_ANCHOR)}
     codecs = sorted(ranks, key=ranks.__getitem__)
     rows: list[dict[str, Any]] = []
     for anchor in anchors:

@@ -39,6 +39,7 @@ __all__ = ["ANCHOR_RATE", "RatePoint", "StageResult", "codec_rank", "load_point"
 ANCHOR_RATE = "qp"  # an anchor's rate parameter: its constant QP
 HEVC = "hevc"  # labels of the HEVC anchors, the references of the BD tables, start so
 REQUIRED = ("psnr_rgb", "psnr_y", "bytes", "bpp")
+FLOOR_ANCHOR = "centre_"  # labels of the anchors that send one coded view to every view: floors, not codecs
 
 
 @dataclass(frozen=True)
