@@ -17,6 +17,12 @@ class LfcompError(Exception):
         super().__init__(f"{self.where}: {problem}")
 
 
+def short_repr(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an untrusted value quoted in a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def key_mismatch(found: object, expected: set[str], what: str) -> str | None:
     """A short description of how the keys of an untrusted mapping differ from ``expected``
     (None when they match): what is missing and (up to three, truncated) unknown keys."""

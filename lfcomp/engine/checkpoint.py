@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from lfcomp.artifacts import atomic_output
-from lfcomp.errors import LfcompError
+from lfcomp.errors import LfcompError, short_repr
 from lfcomp.models.scene import SceneModel
 from lfcomp.models.spec import SpecShape, check_spec
 
@@ -54,10 +54,6 @@ def save_checkpoint(path: str | Path, stage: str, model: SceneModel, **extra: An
         torch.save(payload, tmp)
 
 
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
 
 def load_checkpoint(path: str | Path, stages: tuple[str, ...]) -> dict[str, Any]:
     """Read and validate a checkpoint written by one of ``stages`` (see the module docstring)."""
@@ -76,7 +72,7 @@ def load_checkpoint(path: str | Path, stages: tuple[str, ...]) -> dict[str, Any]
         raise LfcompError(path, "not an lfcomp checkpoint (missing format tag)")
     stage = ckpt.get("stage")
     if stage not in stages:
-        raise LfcompError(path, f"is a {_short(stage)} checkpoint, expected {' or '.join(stages)}")
+        raise LfcompError(path, f"is a {short_repr(stage)} checkpoint, expected {' or '.join(stages)}")
     if stage in SCENE_STAGES:
         _check_scene_checkpoint(ckpt, path)
     elif stage in STAGE_CHECKS:
@@ -128,7 +124,7 @@ def check_holdout_views(holdout: Any, grid: tuple[int, int] | list[int], path: s
     if not isinstance(holdout, list) or not all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(type(i) is int for i in p)
             and 0 <= p[0] < U and 0 <= p[1] < V for p in holdout) or len({tuple(p) for p in holdout}) != len(holdout):
-        raise LfcompError(path, f"holdout_views = {_short(holdout)} are not distinct views of the {U}x{V} grid")
+        raise LfcompError(path, f"holdout_views = {short_repr(holdout)} are not distinct views of the {U}x{V} grid")
 
 
 def _check_scene_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
@@ -141,20 +137,20 @@ def _check_scene_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
     if not isinstance(camera, dict) or not all(type(camera.get(k)) in (int, float) and math.isfinite(camera[k])
                                                for k in CAMERA_KEYS) or not camera["focal"] > 0:
         raise LfcompError(path, f"camera must hold finite {', '.join(CAMERA_KEYS)} with focal > 0, "
-                                f"got {_short(camera, 80)}")
+                                f"got {short_repr(camera, 80)}")
     with torch.device("meta"):  # the architecture's tensors without their memory
         expected = SceneModel(spec, camera, camera_trainable=False).state_dict()
     check_state_dict(ckpt.get("state_dict"), expected, path)
     stages = ckpt.get("stages")
     if not isinstance(stages, dict) or not all(isinstance(r, dict) for r in stages.values()):
-        raise LfcompError(path, f"'stages' must map stage names to reports, got {_short(stages)}")
+        raise LfcompError(path, f"'stages' must map stage names to reports, got {short_repr(stages)}")
     check_holdout_views(ckpt.get("holdout_views", []), spec["grid"], path)
     stage = ckpt["stage"]
     rank = ckpt.get("rank")
     if stage in ("lowrank", "distill") or rank is not None:
         width = spec["field"]["width"]
         if type(rank) is not int or not 1 <= rank <= width:
-            raise LfcompError(path, f"rank = {_short(rank)} is not an integer in 1..{width}")
+            raise LfcompError(path, f"rank = {short_repr(rank)} is not an integer in 1..{width}")
     if stage == "quantize":
         _check_quantized(ckpt.get("quantized"), expected, shape, path)
 
@@ -168,7 +164,7 @@ def _check_quantized(quantized: Any, expected: dict[str, torch.Tensor], shape: S
         raise bad(f"expected the keys {', '.join(sorted(QUANTIZED_KEYS))}")
     n = quantized["centroids"]
     if type(n) is not int or not 2 <= n <= 65536:
-        raise bad(f"N = {_short(n)} is not an integer in 2..65536")
+        raise bad(f"N = {short_repr(n)} is not an integer in 2..65536")
     codebook = quantized["codebook"]
     if not isinstance(codebook, torch.Tensor) or codebook.shape != (n,) or not codebook.is_floating_point() \
             or not bool(torch.isfinite(codebook).all()):

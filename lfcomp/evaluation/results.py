@@ -30,7 +30,7 @@ from typing import Any
 
 from lfcomp.codecs import registry
 from lfcomp.codecs.registry import QDLR, Codec
-from lfcomp.errors import LfcompError
+from lfcomp.errors import LfcompError, short_repr
 from lfcomp.evaluation.metrics import read_metrics
 
 __all__ = ["ANCHOR_RATE", "RatePoint", "StageResult", "codec_rank", "load_point", "load_points", "rate_names",
@@ -167,16 +167,12 @@ def _number(value: Any, low: float = -math.inf) -> bool:
     return type(value) in (int, float) and math.isfinite(value) and value >= low
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
 
 def _malformed(metrics: dict[str, Any]) -> str | None:
     """What is wrong with the values the tables and figures read; None when nothing is."""
     def optional(key: str, ok: Any) -> str | None:
         value = metrics.get(key)
-        return None if value is None or ok(value) else f"{key} = {_short(value)}"
+        return None if value is None or ok(value) else f"{key} = {short_repr(value)}"
 
     def pair(value: Any) -> bool:
         return isinstance(value, list) and len(value) == 2 and all(type(v) is int and v > 0 for v in value)
@@ -198,8 +194,8 @@ def _malformed(metrics: dict[str, Any]) -> str | None:
                                                for f in value.values())
 
     checks = [
-        None if type(metrics["bytes"]) is int and metrics["bytes"] >= 0 else f"bytes = {_short(metrics['bytes'])}",
-        None if _number(metrics["bpp"], 0.0) else f"bpp = {_short(metrics['bpp'])}",
+        None if type(metrics["bytes"]) is int and metrics["bytes"] >= 0 else f"bytes = {short_repr(metrics['bytes'])}",
+        None if _number(metrics["bpp"], 0.0) else f"bpp = {short_repr(metrics['bpp'])}",
         optional("bits", lambda v: type(v) is int and v >= 0),
         optional("psnr_rgb", _number), optional("psnr_y", _number),
         optional("grid", pair), optional("size", pair),

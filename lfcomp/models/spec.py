@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lfcomp.errors import key_mismatch
+from lfcomp.errors import key_mismatch, short_repr
 from lfcomp.models.registry import MODEL_KINDS
 
 __all__ = ["SPEC_LIMITS", "SpecLimits", "SpecShape", "check_spec"]
@@ -59,25 +59,21 @@ class SpecShape:
 
 def _integer(value: Any, name: str, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
-        raise ValueError(f"{name} = {_short(value)} is not an integer in {low}..{high}")
+        raise ValueError(f"{name} = {short_repr(value)} is not an integer in {low}..{high}")
     return value
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
     if type(value) not in (int, float) or not math.isfinite(value) or not low < value <= high:
-        raise ValueError(f"{name} = {_short(value)} is not a finite number in ({low:g}, {high:g}]")
+        raise ValueError(f"{name} = {short_repr(value)} is not a finite number in ({low:g}, {high:g}]")
     return float(value)
 
 
 def _pair(value: Any, name: str, high: int) -> tuple[int, int]:
     if not isinstance(value, list) or len(value) != 2:
-        raise ValueError(f"{name} = {_short(value)} is not a pair of integers")
+        raise ValueError(f"{name} = {short_repr(value)} is not a pair of integers")
     return _integer(value[0], name, 1, high), _integer(value[1], name, 1, high)
 
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_spec(spec: Any) -> SpecShape:
@@ -87,7 +83,7 @@ def check_spec(spec: Any) -> SpecShape:
         raise ValueError(problem)
     limits = SPEC_LIMITS
     if not isinstance(spec["kind"], str) or spec["kind"] not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {_short(spec['kind'])}")
+        raise ValueError(f"unknown model kind {short_repr(spec['kind'])}")
     kind = MODEL_KINDS[spec["kind"]]
     _pair(spec["grid"], "grid", limits.views)
     _pair(spec["size"], "size", limits.pixels)
@@ -107,7 +103,7 @@ def check_spec(spec: Any) -> SpecShape:
     skips = field["skips"]
     if (not isinstance(skips, list) or len(set(map(repr, skips))) != len(skips)
             or not all(type(i) is int and 0 <= i < field["depth"] for i in skips)):
-        raise ValueError(f"field.skips = {_short(skips)} is not a list of distinct layer indices")
+        raise ValueError(f"field.skips = {short_repr(skips)} is not a list of distinct layer indices")
     module = kind.load()
     shapes = module.slot_shapes(**field)
     ranks = spec["factor_ranks"]

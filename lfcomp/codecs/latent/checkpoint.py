@@ -18,16 +18,12 @@ import torch
 
 from lfcomp.codecs.latent.model import LatentCodecModel, LatentGeometry
 from lfcomp.codecs.latent.payload import LIMITS, check_geometry
-from lfcomp.errors import LfcompError
+from lfcomp.errors import LfcompError, short_repr
 
 __all__ = ["check_checkpoint", "check_init", "geometry_of", "model_from_checkpoint"]
 
 REPORT_NUMBERS = ("network_params", "latents", "macs_per_pixel")  # what evaluate copies into metrics.json
 
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _number(value: Any) -> bool:
@@ -44,7 +40,7 @@ def geometry_of(ckpt: dict[str, Any], path: str | Path) -> tuple[LatentGeometry,
     latent_cfg = config.get("latent") if isinstance(config, dict) else None
     arm_hidden = latent_cfg.get("arm_hidden") if isinstance(latent_cfg, dict) else None
     if type(arm_hidden) is not int or not 1 <= arm_hidden <= LIMITS["arm_hidden"]:
-        raise LfcompError(path, f"config.latent.arm_hidden = {_short(arm_hidden)} is not in 1..{LIMITS['arm_hidden']}")
+        raise LfcompError(path, f"config.latent.arm_hidden = {short_repr(arm_hidden)} is not in 1..{LIMITS['arm_hidden']}")
     return geometry, arm_hidden
 
 
@@ -58,7 +54,7 @@ def check_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
     check_state_dict(ckpt.get("state_dict"), expected, path)
     lmbda = ckpt.get("lmbda")
     if not _number(lmbda) or not lmbda > 0:
-        raise LfcompError(path, f"lmbda = {_short(lmbda)} is not a positive number")
+        raise LfcompError(path, f"lmbda = {short_repr(lmbda)} is not a positive number")
     bad = [key for key in REPORT_NUMBERS if not _number(ckpt["report"].get(key))]
     if bad:
         raise LfcompError(path, f"report lacks the numbers {', '.join(bad)}")
