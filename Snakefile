@@ -30,17 +30,20 @@ except WorkflowError as exc:
 PRESET = config["preset"]
 RUNTIME = load_preset(PRESET).runtime
 MODELS = list(dict.fromkeys(config["models"]))  # each model kind is a codec: results/{scene}/{model}/
-RATE_POINTS = {model: rate_points(model) for model in MODELS}
 CODEC_NAMES = list(dict.fromkeys(config["codecs"]))  # other codecs: results/{scene}/{codec}/
-LATENT_POINTS = latent_points()
 SCENES = selected_scenes()  # stops here, naming scene, path and URL, if any data is missing
+# Each scene's QDLR rate points per model kind: targets planned for its size, or explicit pairs.
+RATE_POINTS = {(scene, model): rate_points(scene, model) for scene in SCENES for model in MODELS}
+LATENT_POINTS = latent_points()
 
 wildcard_constraints:
     scene=r"[^/]+",
     model="|".join([*MODEL_KINDS, *(name for name, codec in CODECS.items() if not codec.model_kinds)]),
     qp=r"\d+",
-    # rate-point parameters of every codec: r{rank}, n{centroids} (integers), l{lmbda} (a number)
+    # rate-point parameters of every codec: r{rank}, n{centroids} (integers), l{lmbda} (a number);
+    # a latent rate point's folder: l{lmbda} or t{target_bpp}
     **{p.name: r"\d+" if p.type is int else r"[0-9.eE+-]+" for c in CODECS.values() for p in c.rate_parameters},
+    point=r"[lt][0-9.eE+-]+",
 
 
 localrules:

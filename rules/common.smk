@@ -1,13 +1,16 @@
 # Helpers that turn the validated config into what the rules need. No rules here.
 
+import functools
 import json
 import os
 import shlex
 import sys
 
+from lfcomp.codecs.qdlr.rate_model import model_rate_points
 from lfcomp.codecs.registry import CODECS, LATENT, QDLR
 from lfcomp.config import load_preset, merge
 from lfcomp.errors import LfcompError
+from lfcomp.io.lightfield import probe_shape
 from lfcomp.models.registry import MODEL_KINDS
 
 # Jobs call the `lfcomp` installed beside the Python that runs Snakemake (e.g. .venv/bin), also
@@ -30,6 +33,8 @@ def validation_message(exc):
     error = exc.__context__
     if not hasattr(error, "absolute_path"):  # not a jsonschema.ValidationError
         return str(exc).strip().splitlines()[-1]
+    while error.context:  # oneOf (explicit or target rate points): the alternative that got furthest
+        error = max(error.context, key=lambda e: len(e.absolute_path))
     where = ".".join(str(part) for part in error.absolute_path) or "top level"
     sources = [str(f) for f in workflow.configfiles]
     sources += ["--config"] if workflow.config_settings.config else []
@@ -57,12 +62,38 @@ def job_resources(kind):
     return {"mem_mb": RUNTIME.mem_mb, "runtime": minutes, "gpu": RUNTIME.gpus}
 
 
-def rate_points(model):
-    """A model's QDLR rate points ({rank, centroids}): the config's for this preset and model, else
-    the preset's own for that model."""
-    chosen = config["rate_points"].get(config["preset"], {}).get(model) or preset_for(model).rate_points
-    names = [p.name for p in QDLR.rate_parameters]
-    return [dict(zip(names, map(int, point))) for point in dict.fromkeys(tuple(p) for p in chosen)]
+def chosen_rate_points(name):
+    """The config's rate points of a model kind or codec for this preset (None: the preset's own)."""
+    return config["rate_points"].get(config["preset"], {}).get(name)
+
+
+@functools.cache
+def scene_shape(name):
+    """(U, V, H, W) of a scene as ingested, from its files' names and headers (no pixels read)."""
+    scene = config["scenes"][name]
+    try:
+        return probe_shape(scene_path(name), scene["format"], scene.get("views"), scene.get("crop"), scene.get("size"))
+    except LfcompError as exc:
+        stop(f"scene {name}: {exc}")
+
+
+def rate_points(scene, model):
+    """A model kind's QDLR rate points on a scene ({rank, centroids}, with target_bpp when planned
+    from a target bitrate for this scene's size): lfcomp.codecs.qdlr.rate_model.model_rate_points."""
+    U, V, H, W = scene_shape(scene)
+    cfg = merge(preset_for(model), scene_params(scene, model))
+    try:
+        return model_rate_points(chosen_rate_points(model), cfg, (U, V), (H, W))
+    except LfcompError as exc:
+        stop(f"invalid config: rate_points.{config['preset']}.{model}: {exc}")
+
+
+def qdlr_target(wildcards):
+    """`--target-bpp` of a QDLR rate point planned from a target (empty for an explicit one)."""
+    for point in RATE_POINTS[wildcards.scene, wildcards.model]:
+        if (str(point["rank"]), str(point["centroids"])) == (wildcards.rank, wildcards.centroids):
+            return f"--target-bpp {point['target_bpp']}" if "target_bpp" in point else ""
+    return ""
 
 
 def scene_params(name, model=None):
@@ -186,27 +217,57 @@ def qdlr_point_path(scene, model, point, name):
 
 
 def latent_points():
-    """The latent codec's λ values, largest (lowest rate) first, the order they are trained in: the
-    config's for this preset, else the preset's own."""
-    chosen = config["rate_points"].get(config["preset"], {}).get("latent") or load_preset(config["preset"]).latent.lambdas
-    return sorted({float(lmbda) for lmbda in chosen}, reverse=True)
+    """The latent codec's rate points in the order they are trained, lowest rate first: explicit
+    λ values ({lmbda}, largest first) or targets ({target_bpp, fit}, smallest first); the config's
+    for this preset, else the preset's own (its targets, else its λ values). Folders: l{λ}, t{bpp}."""
+    chosen = chosen_rate_points("latent")
+    if chosen is None:
+        own = load_preset(config["preset"]).latent
+        chosen = {"target_bpp": list(own.target_bpp)} if own.target_bpp else list(own.lambdas)
+    if isinstance(chosen, dict):
+        return [{"target_bpp": float(bpp), "fit": chosen.get("fit", "closest")}
+                for bpp in sorted({float(bpp) for bpp in chosen["target_bpp"]})]
+    return [{"lmbda": lmbda} for lmbda in sorted({float(lmbda) for lmbda in chosen}, reverse=True)]
 
 
-def latent_path(scene, lmbda, name):
-    return f"results/{scene}/latent/{LATENT.rate_point_dir({'lmbda': lmbda})}/{name}"
+def latent_dir(point):
+    return LATENT.rate_point_dir(point)
+
+
+def latent_path(scene, point, name):
+    return f"results/{scene}/latent/{latent_dir(point)}/{name}"
 
 
 def latent_log(stage, suffix="log"):
-    return f"logs/{{scene}}/latent/l{{lmbda}}/{stage}.{suffix}"
+    return f"logs/{{scene}}/latent/{{point}}/{stage}.{suffix}"
+
+
+def latent_point(wildcards):
+    """The rate point of a latent job's {point} folder."""
+    return next(point for point in LATENT_POINTS if latent_dir(point) == wildcards.point)
+
+
+def latent_rate_args(wildcards):
+    """`--lmbda λ`, or `--target-bpp bpp --fit f`, of a latent rate point."""
+    point = latent_point(wildcards)
+    if "lmbda" in point:
+        return f"--lmbda {point['lmbda']}"
+    return f"--target-bpp {point['target_bpp']} --fit {point['fit']}"
+
+
+def latent_target(wildcards):
+    """`--target-bpp` for the evaluation of a latent rate point made for a target."""
+    point = latent_point(wildcards)
+    return f"--target-bpp {point['target_bpp']}" if "target_bpp" in point else ""
 
 
 def latent_fit_inputs(wildcards):
-    """The light field, and the checkpoint of the next larger λ to start from (none for the first)."""
+    """The light field, and the checkpoint of the previous (lower-rate) point to start from (none
+    for the first)."""
     inputs = {"lf": f"results/{wildcards.scene}/lightfield.zarr"}
-    points = LATENT_POINTS
-    here = [i for i, lmbda in enumerate(points) if LATENT.rate_point_dir({"lmbda": lmbda}) == f"l{wildcards.lmbda}"]
-    if here and here[0] > 0:
-        inputs["init"] = latent_path(wildcards.scene, points[here[0] - 1], "latent.pt")
+    dirs = [latent_dir(point) for point in LATENT_POINTS]
+    if wildcards.point in dirs and dirs.index(wildcards.point) > 0:
+        inputs["init"] = latent_path(wildcards.scene, LATENT_POINTS[dirs.index(wildcards.point) - 1], "latent.pt")
     return inputs
 
 
@@ -223,9 +284,10 @@ def latent_args(wildcards):
 
 def scene_metrics(name):
     """metrics.json of every codec (QDLR model kinds, then the other codecs) and rate point of a scene."""
-    paths = [qdlr_point_path(name, model, point, "metrics.json") for model in MODELS for point in RATE_POINTS[model]]
+    paths = [qdlr_point_path(name, model, point, "metrics.json")
+             for model in MODELS for point in RATE_POINTS[name, model]]
     if "latent" in CODEC_NAMES:
-        paths += [latent_path(name, lmbda, "metrics.json") for lmbda in LATENT_POINTS]
+        paths += [latent_path(name, point, "metrics.json") for point in LATENT_POINTS]
     return paths
 
 
@@ -255,9 +317,9 @@ def clip_target(name):
 
 
 def first_point_bitstream(wildcards):
-    """The bitstream of a codec's first rate point (a model kind's, or the latent codec's largest λ,
-    trained first), which the free-viewpoint clip renders."""
+    """The bitstream of a codec's first rate point (a model kind's, or the latent codec's lowest
+    rate, trained first), which the free-viewpoint clip renders."""
     if wildcards.model == "latent":
         return latent_path(wildcards.scene, LATENT_POINTS[0], "bitstream.lfc")
-    point = RATE_POINTS[wildcards.model][0]
+    point = RATE_POINTS[wildcards.scene, wildcards.model][0]
     return qdlr_point_path(wildcards.scene, wildcards.model, point, "bitstream.lfc")

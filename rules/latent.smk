@@ -1,19 +1,21 @@
-# The latent codec (lfcomp/codecs/latent/) at each λ (l{lmbda}): training on MSE + λ·rate, the largest
-# λ from scratch and each smaller one from the model of the next larger one (more training where
-# the quality is higher), then the range-coded bitstream, the views decoded
-# from it and their metrics. Runs when `codecs:` lists latent.
+# The latent codec (lfcomp/codecs/latent/) at each rate point ({point}: l{λ} for an explicit λ,
+# t{bpp} for a target bitrate, whose λ the fit searches): training on MSE + λ·rate, the lowest rate
+# from scratch and each higher one from the model of the one before (more training where the
+# quality is higher), then the range-coded bitstream, the views decoded from it and their metrics.
+# Runs when `codecs:` lists latent.
 
 
 rule latent_fit:
     input:
         unpack(latent_fit_inputs),
     output:
-        "results/{scene}/latent/l{lmbda}/latent.pt",
+        "results/{scene}/latent/{point}/latent.pt",
     log:
         latent_log("latent-fit"),
     benchmark:
         latent_log("latent-fit", "benchmark.tsv")
     params:
+        rate=latent_rate_args,
         init=lambda wildcards, input: f"--init {shlex.quote(input.init)}" if "init" in input.keys() else "",
         overrides=latent_args,
         settings=latent_settings,
@@ -25,16 +27,16 @@ rule latent_fit:
     conda:
         "../envs/lfcomp.yaml"
     shell:
-        "lfcomp latent-fit {input.lf:q} {output:q} --lmbda {wildcards.lmbda} {params.init}"
+        "lfcomp latent-fit {input.lf:q} {output:q} {params.rate} {params.init}"
         " --preset {params.preset} {params.overrides} --device {params.device} --threads {threads} 2>> {log:q}"
 
 
 rule latent_encode:
     input:
-        model="results/{scene}/latent/l{lmbda}/latent.pt",
+        model="results/{scene}/latent/{point}/latent.pt",
         lf="results/{scene}/lightfield.zarr",
     output:
-        "results/{scene}/latent/l{lmbda}/bitstream.lfc",
+        "results/{scene}/latent/{point}/bitstream.lfc",
     log:
         latent_log("latent-encode"),
     benchmark:
@@ -50,9 +52,9 @@ rule latent_encode:
 
 rule latent_decode:
     input:
-        "results/{scene}/latent/l{lmbda}/bitstream.lfc",
+        "results/{scene}/latent/{point}/bitstream.lfc",
     output:
-        directory("results/{scene}/latent/l{lmbda}/decoded.zarr"),
+        directory("results/{scene}/latent/{point}/decoded.zarr"),
     log:
         latent_log("decode"),
     benchmark:
@@ -71,15 +73,17 @@ rule latent_decode:
 rule latent_evaluate:
     input:
         ref="results/{scene}/lightfield.zarr",
-        decoded="results/{scene}/latent/l{lmbda}/decoded.zarr",
-        bitstream="results/{scene}/latent/l{lmbda}/bitstream.lfc",
-        model="results/{scene}/latent/l{lmbda}/latent.pt",
+        decoded="results/{scene}/latent/{point}/decoded.zarr",
+        bitstream="results/{scene}/latent/{point}/bitstream.lfc",
+        model="results/{scene}/latent/{point}/latent.pt",
     output:
-        "results/{scene}/latent/l{lmbda}/metrics.json",
+        "results/{scene}/latent/{point}/metrics.json",
     log:
         latent_log("evaluate"),
     benchmark:
         latent_log("evaluate", "benchmark.tsv")
+    params:
+        target=latent_target,
     threads: 1
     resources:
         **job_resources("cpu"),
@@ -87,4 +91,5 @@ rule latent_evaluate:
         "../envs/lfcomp.yaml"
     shell:
         "lfcomp evaluate {input.ref:q} {input.decoded:q} {output:q}"
-        " --bitstream {input.bitstream:q} --model {input.model:q} --scene {wildcards.scene} 2>> {log:q}"
+        " --bitstream {input.bitstream:q} --model {input.model:q} --scene {wildcards.scene} {params.target}"
+        " 2>> {log:q}"

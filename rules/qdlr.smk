@@ -1,5 +1,6 @@
 # The QDLR codec (Shi & Guillemot, ICASSP 2023) for each model kind ({model}: nerf or nelf): the
-# original model, then per rank (r{rank}) and codebook size (n{centroids}) low-rank ADMM training,
+# original model, then per rank (r{rank}) and codebook size (n{centroids}) (given, or planned for a
+# target bitrate before any training: lfcomp/codecs/qdlr/rate_model.py) low-rank ADMM training,
 # tensor-train decomposition, distillation, quantisation, the bitstream, the views decoded from it
 # and their metrics. Artifact paths and the parameter sections of each stage come from the codec
 # registry (lfcomp/codecs/registry.py).
@@ -174,6 +175,8 @@ rule evaluate:
         qdlr_log("evaluate"),
     benchmark:
         qdlr_log("evaluate", "benchmark.tsv")
+    params:
+        target=qdlr_target,
     threads: 1
     resources:
         **job_resources("cpu"),
@@ -181,4 +184,5 @@ rule evaluate:
         "../envs/lfcomp.yaml"
     shell:
         "lfcomp evaluate {input.ref:q} {input.decoded:q} {output:q}"
-        " --bitstream {input.bitstream:q} --model {input.qdlr:q} --scene {wildcards.scene} 2>> {log:q}"
+        " --bitstream {input.bitstream:q} --model {input.qdlr:q} --scene {wildcards.scene} {params.target}"
+        " 2>> {log:q}"

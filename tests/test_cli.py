@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_synthetic_lightfield
 from lfcomp.cli import main
 from lfcomp.cli.main import command_table
 from lfcomp.cli.options import CONFIG, DEVICE
@@ -24,7 +25,7 @@ from lfcomp.codecs.qdlr.payload import CAMERA_KEYS, build_model
 from lfcomp.codecs.qdlr.quantize import QuantizedModel
 from lfcomp.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from lfcomp.errors import LfcompError
-from lfcomp.io.lightfield import read_lightfield
+from lfcomp.io.lightfield import LightField, read_lightfield, write_lightfield
 from lfcomp.models.scene import render_views
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +129,28 @@ def test_metrics_report_rate_distortion_and_stages(chain):
         assert [2, 2] not in ckpt["stages"]["nerf"]["views"]
     else:
         assert "holdout" not in m
+
+
+def test_evaluate_records_the_target_bpp_beside_the_achieved(tmp_path, capsys):
+    views = make_synthetic_lightfield(3, 3, 16, 16, seed=3)
+    noisy = np.clip(views.astype(int) + np.random.default_rng(0).integers(-3, 4, views.shape), 0, 255).astype(np.uint8)
+    write_lightfield(LightField(views), tmp_path / "lf.zarr")
+    write_lightfield(LightField(noisy), tmp_path / "dec.zarr")
+    (tmp_path / "bits.lfc").write_bytes(bytes(90))  # 720 bits over 3·3·16·16 pixels: 0.3125 bpp
+    args = ["evaluate", tmp_path / "lf.zarr", tmp_path / "dec.zarr"]
+    assert run(*args, tmp_path / "m.json", "--bitstream", tmp_path / "bits.lfc", "--target-bpp", 0.25) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert (m["bpp"], m["target_bpp"], m["target_error"]) == (0.3125, 0.25, 0.25)
+    assert run(*args, tmp_path / "plain.json", "--bitstream", tmp_path / "bits.lfc") == 0  # no target: no keys
+    assert not {"target_bpp", "target_error"} & set(json.loads((tmp_path / "plain.json").read_text()))
+    assert run(*args, tmp_path / "nobits.json", "--target-bpp", 0.3) == 0  # no bitstream: no achieved rate to miss
+    nobits = json.loads((tmp_path / "nobits.json").read_text())
+    assert nobits["target_bpp"] == 0.3 and "target_error" not in nobits and "bpp" not in nobits
+    for bad in ("0", "-0.1", "nan", "inf"):
+        error = one_line_error(capsys, *args, tmp_path / "bad.json", "--bitstream", tmp_path / "bits.lfc",
+                               f"--target-bpp={bad}")
+        assert error.startswith("lfcomp: error: --target-bpp: ") and bad in error
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_corrupted_bitstreams_give_clean_errors_and_no_output(chain, tmp_path):

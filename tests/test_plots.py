@@ -137,6 +137,36 @@ def test_rd_curves_keep_the_neural_kinds_apart(tmp_path, monkeypatch):
     assert rd_style("av1420", 4)["color"] == "C4" and rd_style("av1420", 4)["linestyle"] == "--"
 
 
+def test_rd_targets_are_marked_beside_the_achieved_points(tmp_path, monkeypatch):
+    anchor_points = [_point("hevc444", f"qp{q}", b, p) for q, b, p in [(22, 0.1, 38), (32, 0.03, 33), (42, 0.01, 29)]]
+    nerf = [dataclasses.replace(_point("qdlr-nerf", r, b, p), target_bpp=t)
+            for r, b, p, t in [("t0.01", 0.012, 32, 0.01), ("r16-n64", 0.02, 34, None), ("t0.05", 0.05, 36, 0.05)]]
+    nelf = [dataclasses.replace(_point("qdlr-nelf", "t0.03", 0.025, 33), target_bpp=0.03)]
+    figures = []
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: figures.append(fig) or save(fig, stem))
+    _check_figure(plot_rd(anchor_points + nerf + nelf, tmp_path / "rd"), tmp_path / "rd")
+    plot_rd(anchor_points + [dataclasses.replace(p, target_bpp=None) for p in nerf + nelf], tmp_path / "plain")
+    targeted, plain = figures
+    for ax, bare, offset in zip(targeted.axes[:2], plain.axes[:2], (0, 1)):  # RGB, then Y (PSNR + 1)
+        curves = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+        assert list(curves) == ["hevc444", "qdlr-nerf", "qdlr-nelf"]
+        marks = [line for line in ax.get_lines() if line.get_marker() == "|"]
+        assert len(ax.get_lines()) == len(bare.get_lines()) + 2 == len(marks) + 4  # one per codec with targets
+        assert not any(line.get_marker() == "|" for line in bare.get_lines())  # points without: as before
+        for line, codec in zip(marks, ("qdlr-nerf", "qdlr-nelf")):
+            assert line.get_color() == curves[codec].get_color() and line.get_linestyle() == ":"
+            assert line.get_alpha() < 1 and line.get_linewidth() < curves[codec].get_linewidth()
+        # each target at its point's PSNR, joined to the achieved bpp; the marker at the target only
+        np.testing.assert_allclose(marks[0].get_xdata(), [0.01, 0.012, np.nan, 0.05, 0.05, np.nan])
+        np.testing.assert_allclose(marks[0].get_ydata(), np.array([32, 32, np.nan, 36, 36, np.nan]) + offset)
+        np.testing.assert_allclose(marks[1].get_xdata(), [0.03, 0.025, np.nan])
+        assert marks[0].get_markevery() == [0, 3] and marks[1].get_markevery() == [0]
+    legend = [text.get_text() for text in targeted.axes[0].get_legend().get_texts()]
+    assert legend == ["hevc444", "qdlr-nerf", "qdlr-nelf", "target bpp"]  # once, for every codec's targets
+    assert "target bpp" not in [text.get_text() for text in plain.axes[0].get_legend().get_texts()]
+
+
 def test_rd_markers_come_from_the_registry(monkeypatch):
     markers = {label: marker for codec in registry.CODECS.values() for label, marker in codec.markers.items()}
     assert {label: rd_style(label)["marker"] for label in registry.codec_labels()} == markers

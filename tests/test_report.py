@@ -90,8 +90,20 @@ def test_rd_csv_has_one_row_per_scene_codec_and_rate_point(results, tmp_path):
     assert neural[0]["encode_seconds"] == "" and neural[0]["rank"] == "8" and neural[0]["centroids"] == "32"
     assert [r["codec"] for r in rows if r["scene"] == "alpha"][-1] == "qdlr-nerf"  # ours last, as in Table 1
     assert list(rows[0]) == rd_columns() == [
-        "scene", "codec", "rate_point", "qp", "rank", "centroids", "lmbda", "bytes", "bits", "bpp", "psnr_rgb",
-        "psnr_y", "encode_seconds", "decode_seconds", "scan", "metrics"]  # every registered codec's rate parameters
+        "scene", "codec", "rate_point", "qp", "rank", "centroids", "lmbda", "bytes", "bits", "target_bpp", "bpp",
+        "psnr_rgb", "psnr_y", "encode_seconds", "decode_seconds", "scan", "metrics"]  # every codec's rate parameters
+    assert {r["target_bpp"] for r in rows} == {""}  # no point was made for a target
+
+
+def test_rd_csv_gives_the_target_beside_the_achieved_bpp(results, tmp_path):
+    targeted = _neural(tmp_path / "results", "beta", 24, 128, 7000, 37.6)
+    _write(targeted, {**json.loads(targeted.read_text()), "target_bpp": 0.04, "target_error": 0.0549})
+    rows = _csv(build_report([*results, targeted], tmp_path / "summary")["rd.csv"])
+    beta = {r["rate_point"]: r for r in rows if r["scene"] == "beta" and r["codec"] == "qdlr-nerf"}
+    assert beta["r24-n128"]["target_bpp"] == "0.04"
+    assert float(beta["r24-n128"]["bpp"]) == pytest.approx(8 * 7000 / PIXELS)
+    assert beta["r16-n64"]["target_bpp"] == ""
+    assert {r["target_bpp"] for r in rows if r["codec"] != "qdlr-nerf"} == {""}  # anchors have no target
 
 
 def test_bd_csv_matches_lfcomp_bd_and_marks_what_cannot_be_computed(results, tmp_path):

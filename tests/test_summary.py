@@ -12,9 +12,10 @@ import pytest
 from lfcomp.codecs import registry
 from lfcomp.codecs.registry import QDLR, RateParameter
 from lfcomp.errors import LfcompError
-from lfcomp.evaluation.summary import summarize, summary_columns
+from lfcomp.evaluation.summary import TARGET_NOTE, summarize, summary_columns
 
-COLUMNS = ["scene", "model", "rank", "centroids", "lmbda", "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct",
+COLUMNS = ["scene", "model", "rank", "centroids", "lmbda", "bytes", "target_bpp", "bpp", "psnr_rgb", "psnr_y", "params",
+           "size_pct",
            "psnr_nerf", "psnr_lowrank", "psnr_distill", "psnr_quantize",
            "params_nerf", "params_lowrank", "params_distill", "params_quantize",
            "floor_centre_view", "floor_mean_image", "below_floors", "grid_u", "grid_v", "height", "width", "metrics"]
@@ -70,6 +71,7 @@ def test_one_scene_rows_sorted_by_rate(tmp_path):
     assert float(first["psnr_nerf"]) == 40.0 and float(first["psnr_quantize"]) == 30.0
     assert (first["grid_u"], first["grid_v"], first["height"], first["width"]) == ("3", "3", "32", "32")
     assert first["metrics"] == str(paths[0])
+    assert {r["target_bpp"] for r in rows} == {""}  # no targets: the column is there, empty
 
     md = out_md.read_text()
     assert md.startswith("# Rate points of cotton\n")
@@ -78,6 +80,7 @@ def test_one_scene_rows_sorted_by_rate(tmp_path):
     assert len(table) == 1 + 3  # header and one row per rate point
     assert table[1].startswith("| 10 | 32 | 58 | 0.05000 | 30.00 | 31.00 | 1032 | 10.3% | 40.00 / 38.50 / 38.25 / 30.00 |")
     assert "Mean over scenes" not in md
+    assert "target bpp" not in md and TARGET_NOTE not in md
 
 
 def test_several_scenes_get_a_table_each_and_the_means(tmp_path):
@@ -286,3 +289,44 @@ def test_a_second_registered_codec_gets_its_own_rows_and_table(tmp_path, monkeyp
     assert _tables(md, "### latent") == [
         "| lmbda | bytes | bpp | PSNR RGB (dB) | PSNR Y (dB) | params |",
         "| 0.01 | 35 | 0.03000 | 29.00 | 30.00 | – |", "| 0.001 | 92 | 0.08000 | 31.00 | 32.00 | – |"]
+
+
+def test_targets_are_a_column_before_bpp_where_a_codec_has_them(tmp_path):
+    paths = [
+        write_metrics(tmp_path, "cotton", 10, 32, bpp=0.055, psnr=30.0, model_kind="nerf", target_bpp=0.05,
+                      target_error=0.1),
+        write_metrics(tmp_path, "cotton", 22, 256, bpp=0.2, psnr=33.0, model_kind="nerf"),  # made without a target
+        write_metrics(tmp_path, "cotton", 10, 32, bpp=0.04, psnr=29.0, model="nelf", model_kind="nelf"),
+        write_metrics(tmp_path, "dino", 10, 32, bpp=0.045, psnr=31.0, model_kind="nerf", target_bpp=0.05),
+        write_metrics(tmp_path, "dino", 22, 256, bpp=0.19, psnr=34.0, model_kind="nerf", target_bpp=0.2),
+    ]
+    summarize(paths, tmp_path / "s.csv", tmp_path / "s.md")
+    rows = read_csv(tmp_path / "s.csv")
+    assert list(rows[0]) == COLUMNS
+    assert [(r["scene"], r["model"], r["target_bpp"], r["bpp"]) for r in rows] == [
+        ("cotton", "nerf", "0.05", "0.055"), ("cotton", "nerf", "", "0.2"), ("cotton", "nelf", "", "0.04"),
+        ("dino", "nerf", "0.05", "0.045"), ("dino", "nerf", "0.2", "0.19")]
+
+    md = (tmp_path / "s.md").read_text()
+    assert TARGET_NOTE in md.split("\n## ")[0]  # said once, in the explanation above the tables
+    cotton = md.split("## cotton")[1].split("\n## ")[0]
+    nerf, nelf = _tables(cotton, "### NeRF (qdlr-nerf)"), _tables(cotton, "### NeLF (qdlr-nelf)")
+    assert nerf[0].startswith("| rank | centroids | bytes | target bpp | bpp | PSNR RGB (dB) |")
+    assert nerf[1].startswith("| 10 | 32 | 63 | 0.05000 | 0.05500 | 30.00 |")
+    assert nerf[2].startswith("| 22 | 256 | 230 | – | 0.20000 | 33.00 |")  # no target: a dash
+    assert nelf[0].startswith("| rank | centroids | bytes | bpp |")  # no point of this table has a target
+    assert nelf[1].startswith("| 10 | 32 | 46 | 0.04000 | 29.00 |")
+    means = _tables(md.split("## Mean over scenes")[1], "### NeRF (qdlr-nerf)")
+    assert means == ["| rank | centroids | scenes | bytes | target bpp | bpp | PSNR RGB (dB) | PSNR Y (dB) |",
+                     "| 10 | 32 | 2 | 58 | 0.05000 | 0.05000 | 30.50 | 31.50 |",
+                     "| 22 | 256 | 2 | 224 | – | 0.19500 | 33.50 | 34.50 |"]  # a target on one scene only: no mean
+
+
+@pytest.mark.parametrize("target", [0, -0.05, float("inf"), float("nan"), "0.05", True, [0.05]])
+def test_a_malformed_target_names_the_file(tmp_path, target):
+    good = write_metrics(tmp_path, "cotton", 22, 256, bpp=0.2, psnr=33.0, target_bpp=0.2)
+    bad = write_metrics(tmp_path, "cotton", 10, 32, bpp=0.05, psnr=30.0, target_bpp=target)
+    with pytest.raises(LfcompError, match="malformed metrics: target_bpp = ") as info:
+        summarize([good, bad], tmp_path / "s.csv", tmp_path / "s.md")
+    assert info.value.where == str(bad) and "\n" not in str(info.value)
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s.md").exists()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lfcomp.codecs.qdlr.rate_model import model_rate_points
 from lfcomp.config import load_preset
 
 pytestmark = pytest.mark.workflow
@@ -116,7 +117,7 @@ def point_chain(rank: int, centroids: int, model: str = "nerf") -> set[tuple[str
 
 
 def latent_chain(lmbda: float) -> set[tuple[str, tuple]]:
-    return {(rule, (("lmbda", str(lmbda)), ("scene", SCENE))) for rule in LATENT}
+    return {(rule, (("point", f"l{lmbda}"), ("scene", SCENE))) for rule in LATENT}
 
 
 def model_chain(model: str, points: list[list[int]]) -> set[tuple[str, tuple]]:
@@ -147,6 +148,10 @@ def workflow_dir(tmp_path: Path) -> Path:
         ({"threads": {"train": "two"}}, "threads.train: 'two' is not of type 'integer'"),
         ({"rate_points": {"smoke": {"nerf": [[8, "16"]]}}}, "rate_points.smoke.nerf.0.1: '16' is not of type 'integer'"),
         ({"rate_points": {"smoke": [[8, 16]]}}, "rate_points.smoke: [[8, 16]] is not of type 'object'"),
+        ({"rate_points": {"smoke": {"nelf": {"target_bpp": [0.1, -1]}}}},
+         "rate_points.smoke.nelf.target_bpp.1: -1 is less than or equal to the minimum of 0"),
+        ({"rate_points": {"smoke": {"latent": {"target_bpp": [0.1], "fit": "over"}}}},
+         "rate_points.smoke.latent.fit: 'over' is not one of ['closest', 'under']"),
         ({"models": ["nerf", "nelff"]}, "models.1: 'nelff' is not one of ['nerf', 'nelf']"),
         ({"models": []}, "models: [] should be non-empty"),
         ({"params": {"train": {"stepz": 5}}}, "unknown key train.stepz"),
@@ -198,22 +203,38 @@ def test_missing_scene_data_stops_before_any_job(workflow_dir):
     assert not (workflow_dir / "logs").exists()
 
 
-def test_default_config_selects_embedded_scene_with_three_rate_points(tmp_path):
-    # The repository's own config, as `make run` uses it (embedded data, quick preset).
+def planned(model: str) -> list[dict]:
+    """The default config's rate points of a model kind on cotton128 (9x9 views of 128x128)."""
+    return model_rate_points(None, load_preset("quick", model), (9, 9), (128, 128))
+
+
+def test_default_config_plans_target_rate_points_for_the_embedded_scene(tmp_path):
+    # The repository's own config, as `make run` uses it (embedded data, quick preset): the preset's
+    # target bitrates, planned to (rank, centroids) for this scene's size before any training.
     workdir = copy_workflow(tmp_path / "wf")
     (workdir / "data").symlink_to(ROOT / "data")
-    result = snakemake(workdir, "--dry-run", "--quiet", "rules")
+    result = snakemake(workdir, "--dry-run", "--printshellcmds")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    assert config["preset"] == "quick"
+    assert config["preset"] == "quick" and config["rate_points"] == {}
     assert config["models"] == ["nerf"]  # the paper's; README: models: [nerf, nelf] adds the other
-    assert len(config["rate_points"]["quick"]["nerf"]) >= 3
+    text = result.stdout + result.stderr
+    points = planned("nerf")
+    assert len(points) >= 4 and [p["target_bpp"] for p in points] == list(load_preset("quick").target_bpp)
+    for point in points:
+        metrics = f"results/cotton128/nerf/r{point['rank']}/n{point['centroids']}/metrics.json"
+        assert f"output: {metrics}" in text
+        assert f"--target-bpp {point['target_bpp']}" in text
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    assert counts["evaluate"] == str(len(config["rate_points"]["quick"]["nerf"]))
-    assert counts["train"] == "1"
-    # and the latent codec beside it, at the quick preset's λ values (at least 4: the cubic BD fit)
+    assert counts["evaluate"] == str(len(points)) and counts["train"] == "1"
+    assert int(counts["lowrank"]) == len({p["rank"] for p in points})  # ranks shared between targets
+    # and the latent codec beside it at the preset's targets (at least 4: the cubic BD fit), each
+    # warm-started from the one below
     assert config["codecs"] == ["latent"]
-    assert int(counts["latent_evaluate"]) == len(load_preset("quick").latent.lambdas) >= 4
+    targets = load_preset("quick").latent.target_bpp
+    assert int(counts["latent_evaluate"]) == len(targets) >= 4
+    for low, high in zip(targets, targets[1:]):
+        assert f"--target-bpp {high} --fit closest --init results/cotton128/latent/t{low}/latent.pt" in text
 
 
 def test_both_model_kinds_are_two_codecs_of_one_run(tmp_path):
@@ -222,16 +243,35 @@ def test_both_model_kinds_are_two_codecs_of_one_run(tmp_path):
     (workdir / "data").symlink_to(ROOT / "data")
     result = snakemake(workdir, "--dry-run", "--printshellcmds", "--config", "models=[nerf,nelf]")
     assert result.returncode == 0, result.stderr
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
     text = result.stdout + result.stderr
     for model in ["nerf", "nelf"]:
         assert f"output: results/cotton128/{model}/{model}.pt" in text
-        for rank, centroids in config["rate_points"]["quick"][model]:
-            assert f"output: results/cotton128/{model}/r{rank}/n{centroids}/metrics.json" in text
+        for point in planned(model):
+            assert f"output: results/cotton128/{model}/r{point['rank']}/n{point['centroids']}/metrics.json" in text
     assert "results/cotton128/nelf/nelf.pt --preset quick --set model.kind=nelf" in text
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
     assert counts["train"] == "2" and counts["clip"] == "3"  # one clip per kind, and the latent codec's
-    assert counts["evaluate"] == str(sum(len(config["rate_points"]["quick"][m]) for m in ["nerf", "nelf"]))
+    assert counts["evaluate"] == str(sum(len(planned(m)) for m in ["nerf", "nelf"]))
+
+
+def test_targets_are_planned_per_scene_size(tmp_path):
+    """One config, two sizes of the same scene: the same targets give each its own (rank, centroids)."""
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "data").symlink_to(ROOT / "data")
+    config = write_config(workdir / "two.yaml", models=["nerf"], codecs=[], clip_frames=0,
+                          rate_points={"smoke": {"nerf": {"target_bpp": [0.5, 1.0], "fit": "under"}}},
+                          run=["small", "large"],
+                          scenes={"small": {"path": "cotton128", "format": "hci", "views": [3, 3], "crop": [16, 16],
+                                            "dataset": "x", "url": "x"},
+                                  "large": {"path": "cotton128", "format": "hci", "views": [5, 5], "crop": [32, 32],
+                                            "dataset": "x", "url": "x"}})
+    result = snakemake(workdir, "--dry-run", "--printshellcmds", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout + result.stderr
+    smoke = load_preset("smoke")
+    for scene, grid, size in (("small", (3, 3), (16, 16)), ("large", (5, 5), (32, 32))):
+        for point in model_rate_points({"target_bpp": [0.5, 1.0], "fit": "under"}, smoke, grid, size):
+            assert f"output: results/{scene}/nerf/r{point['rank']}/n{point['centroids']}/metrics.json" in text
 
 
 def test_lint_is_clean(tmp_path):

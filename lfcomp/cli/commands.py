@@ -87,15 +87,23 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitstream", help="the bitstream, for bytes and bpp")
     p.add_argument("--model", help="the quantized checkpoint, for the rate point and per-stage report")
     p.add_argument("--scene", help="scene name recorded in metrics.json (default: from the directory layout)")
+    p.add_argument("--target-bpp", type=float, metavar="BPP",
+                   help="the rate this point was made for, recorded beside the achieved bpp")
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    from lfcomp.codecs.targets import check_target_bpp
     from lfcomp.evaluation.evaluate import evaluate_lightfield, write_metrics
 
-    metrics = evaluate_lightfield(args.reference, args.decoded, args.bitstream, args.model, scene=args.scene)
+    if args.target_bpp is not None:
+        check_target_bpp(args.target_bpp, "--target-bpp")
+    metrics = evaluate_lightfield(args.reference, args.decoded, args.bitstream, args.model, scene=args.scene,
+                                  target_bpp=args.target_bpp)
     write_metrics(metrics, args.out)
+    target = (f" (target {metrics['target_bpp']:.5f}, {metrics['target_error']:+.2%})"
+              if "target_error" in metrics else "")
     log.info("PSNR %.3f dB RGB, %.3f dB Y%s", metrics["psnr_rgb"] or float("inf"), metrics["psnr_y"] or float("inf"),
-             f", {metrics['bytes']} bytes, {metrics['bpp']:.5f} bpp" if "bytes" in metrics else "")
+             f", {metrics['bytes']} bytes, {metrics['bpp']:.5f} bpp{target}" if "bytes" in metrics else "")
 
 
 def _summarize_arguments(p: argparse.ArgumentParser) -> None:

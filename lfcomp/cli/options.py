@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+    from lfcomp.codecs.targets import RateTarget
     from lfcomp.config import Config
     from lfcomp.engine.resume import Resume
 
-__all__ = ["CONFIG", "DEVICE", "Command", "config_of", "device_of", "pair", "resume_of"]
+__all__ = ["CONFIG", "DEVICE", "Command", "add_rate_arguments", "config_of", "device_of", "pair", "resume_of",
+           "target_of"]
 
 CONFIG, DEVICE = "config", "device"
 
@@ -57,6 +59,31 @@ def pair(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected U,V (e.g. 4,4.5), got {text!r}") from None
     return u, v
+
+
+def add_rate_arguments(p: argparse.ArgumentParser, explicit: str, explicit_type: type, explicit_help: str) -> None:
+    """A rate point: the codec's own parameter (``--rank``, ``--centroids``, ``--lmbda``) or a target
+    bitrate, ``--target-bpp`` or ``--target-bytes``, with ``--fit``."""
+    from lfcomp.codecs.targets import FITS
+
+    rate = p.add_mutually_exclusive_group(required=True)
+    rate.add_argument(f"--{explicit}", type=explicit_type, help=explicit_help)
+    rate.add_argument("--target-bpp", type=float, help="or a target bitrate, bits per pixel of the light field")
+    rate.add_argument("--target-bytes", type=int, help="or a target bitstream size in bytes")
+    p.add_argument("--fit", choices=FITS, default="closest",
+                   help="with a target: the closest rate (default) or the largest not above the target")
+
+
+def target_of(args: argparse.Namespace, grid: tuple[int, int], size: tuple[int, int]) -> RateTarget | None:
+    """The target of ``add_rate_arguments`` for a light field of ``grid`` views of ``size`` px; None
+    when the explicit parameter was given."""
+    from lfcomp.codecs.targets import RateTarget, check_target_bpp, pixels_of
+
+    if args.target_bytes is not None:
+        return RateTarget.from_bytes(args.target_bytes, pixels_of(grid, size), args.fit)
+    if args.target_bpp is not None:
+        return RateTarget(check_target_bpp(args.target_bpp), pixels_of(grid, size), args.fit)
+    return None
 
 
 def config_of(args: argparse.Namespace, source: dict[str, Any] | None = None) -> Config:

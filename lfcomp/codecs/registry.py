@@ -71,7 +71,10 @@ class Codec:
         return f"{self.name}-{kind}" if kind else self.name
 
     def rate_point_dir(self, point: dict[str, Any]) -> str:
-        """Path of a rate point below ``results/{scene}/{model}/``: ``r22/n256``."""
+        """Path of a rate point below ``results/{scene}/{model}/``: ``r22/n256``; ``t0.02`` for a
+        target that the codec meets while training (the latent codec's λ search)."""
+        if not all(p.name in point for p in self.rate_parameters):
+            return TARGET.format(point[TARGET.name])
         return "/".join(p.format(point[p.name]) for p in self.rate_parameters)
 
     def rate_point_label(self, point: dict[str, Any]) -> str:
@@ -90,6 +93,11 @@ class Codec:
         display = MODEL_KINDS[kind].display_name if kind in MODEL_KINDS else kind.upper()
         return {stage.report: stage.title.format(model=display) for stage in self.report_stages()}
 
+
+# A rate point given as a target bitrate (``lfcomp.codecs.targets``): QDLR plans its (rank,
+# centroids) before training and keeps their paths; a codec that searches while training (latent)
+# names the rate point by its target, ``t0.02``.
+TARGET = RateParameter("target_bpp", "t", float, "target bitrate, bits per pixel")
 
 QDLR = Codec(
     name="qdlr",
@@ -126,12 +134,13 @@ LATENT = Codec(
     model_kinds=(),
     rate_parameters=(RateParameter("lmbda", "l", float, "λ of the loss MSE + λ·bits per pixel"),),
     stages=(
-        Stage("latent-fit", "l{lmbda}/latent.pt", "latents, synthesis and entropy model trained at λ",
+        Stage("latent-fit", "{point}/latent.pt", "latents, synthesis and entropy model trained at λ (l{lmbda}) "
+              "or at the λ found for a target bitrate (t{target_bpp})",
               ("latent", "train.seed", "train.holdout_views", "train.eval_views", "train.log_every",
                "train.resume_every")),
-        Stage("latent-encode", "l{lmbda}/bitstream.lfc", "range-coded bitstream"),
-        Stage("decode", "l{lmbda}/decoded.zarr", "every view rendered from the bitstream alone"),
-        Stage("evaluate", "l{lmbda}/metrics.json", "PSNR, bpp, MAC/pixel"),
+        Stage("latent-encode", "{point}/bitstream.lfc", "range-coded bitstream"),
+        Stage("decode", "{point}/decoded.zarr", "every view rendered from the bitstream alone"),
+        Stage("evaluate", "{point}/metrics.json", "PSNR, bpp, MAC/pixel"),
     ),
     package="lfcomp.codecs.latent",
     final_stage="latent",

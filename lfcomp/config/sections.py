@@ -101,7 +101,9 @@ class LatentConfig:
 
     Loss = MSE (RGB in [0, 1]) + λ · rate (bits of the latents per pixel of the light field)."""
 
-    lambdas: tuple[float, ...]  # the rate points, highest quality (smallest λ) first
+    lambdas: tuple[float, ...]  # explicit rate points (λ), run when target_bpp is empty
+    target_bpp: tuple[float, ...]  # the rate points as target bitrates (λ searched per light field)
+    target_trials: int  # trainings at most per target (the first at the predicted λ)
     levels: int  # latent levels: full resolution, 1/2, 1/4, ...
     margin: int  # latent pixels beyond the centre view's border (the corner views see there)
     disparity_stride: int  # pixels per disparity latent
@@ -136,7 +138,9 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """Every stage's parameters; ``rate_points`` are QDLR's (rank, centroids) pairs of the preset."""
+    """Every stage's parameters. QDLR's default rate points: ``target_bpp`` (target bitrates, planned to
+    (rank, centroids) per light field by ``codecs.qdlr.rate_model``) or, when that is empty, the
+    explicit ``rate_points`` pairs."""
 
     preset: str
     model: ModelConfig
@@ -148,6 +152,7 @@ class Config:
     latent: LatentConfig
     runtime: RuntimeConfig
     rate_points: tuple[tuple[int, int], ...]
+    target_bpp: tuple[float, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native nested dict (lists, not tuples): for checkpoints, resume keys and the workflow."""
@@ -170,7 +175,7 @@ def _json_native(value: Any) -> Any:
 
 
 def merge(cfg: Config, overrides: Mapping[str, Any], where: str = "--set") -> Config:
-    """``cfg`` with ``{section: {key: value}}`` (or ``{field: value}`` for ``rate_points``) applied.
+    """``cfg`` with ``{section: {key: value}}`` (or ``{field: value}`` for ``rate_points``, ``target_bpp``) applied.
 
     Unknown sections and keys, and values of the wrong type, raise ``LfcompError(where, ...)``.
     """

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from lfcomp.artifacts import atomic_output
+from lfcomp.codecs.targets import check_target_bpp
 from lfcomp.errors import LfcompError
 from lfcomp.evaluation.floors import floor_fields
 from lfcomp.evaluation.metrics import bits_per_pixel, distortion_metrics, finite_or_none
@@ -16,11 +17,16 @@ from lfcomp.io.lightfield import read_lightfield
 
 
 def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: str | Path | None = None,
-                        model: str | Path | None = None, scene: str | None = None) -> dict[str, Any]:
+                        model: str | Path | None = None, scene: str | None = None,
+                        target_bpp: float | None = None) -> dict[str, Any]:
     """Per-view and mean PSNR (RGB and Y); with a bitstream also bytes, bits and bpp; with the
     codec's final checkpoint also the rate point and the codec's own figures (QDLR: every stage's
     PSNR and size, Table 2). ``scene`` is recorded for the reports, which otherwise take it from
-    the directory layout."""
+    the directory layout. ``target_bpp``, the rate the point was made for, is recorded as given
+    (never read from the checkpoint: the caller is its one source), with a bitstream also the
+    relative miss ``target_error`` = achieved bpp / target − 1."""
+    if target_bpp is not None:
+        check_target_bpp(target_bpp, "target_bpp")
     ref, dec = read_lightfield(reference), read_lightfield(decoded)
     if ref.views.shape != dec.views.shape:
         raise LfcompError(decoded, f"shape {dec.views.shape} differs from the reference {ref.views.shape}")
@@ -38,6 +44,10 @@ def evaluate_lightfield(reference: str | Path, decoded: str | Path, bitstream: s
                         "bpp": bits_per_pixel(num_bytes, ref.grid, ref.size)})
     if model is not None:
         spec = rate_point_metrics(model, metrics)
+    if target_bpp is not None:  # after the checkpoint's figures: the argument is the one source
+        metrics["target_bpp"] = float(target_bpp)
+        if "bpp" in metrics:
+            metrics["target_error"] = round(metrics["bpp"] / target_bpp - 1.0, 4)
     if spec is not None and "kind" in spec:
         metrics["model_kind"] = spec["kind"]
     metrics.update(floor_fields(ref.attrs, ref.views, metrics["psnr_rgb"], warn_as=str(decoded)))

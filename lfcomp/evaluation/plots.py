@@ -3,7 +3,9 @@
 * ``plot_rd``: rate-distortion curves of every codec for one scene (RGB and Y PSNR against bpp,
   log rate axis, the BD range's upper end marked); each registered codec (``qdlr-nerf``,
   ``qdlr-nelf``) a solid curve with its marker from the registry (``Codec.markers``), the
-  anchors dashed (``rd_style``).
+  anchors dashed (``rd_style``). A rate point made for a target rate (``lfcomp evaluate
+  --target-bpp``) also has its target marked, faintly in its codec's colour, at its PSNR and
+  joined to the achieved bpp by a dotted line (``TARGET_STYLE``; one legend entry for all).
 * ``plot_view_psnr``: PSNR of every view as a U×V heat map per codec (one colour scale) and
   along the PVS scan order (the paper's Figure 3).
 * ``plot_error_maps``: per codec, the absolute error averaged over all views and colour
@@ -41,6 +43,8 @@ __all__ = ["make_figures", "mean_error_map", "plot_error_maps", "plot_rd", "plot
 
 FORMATS = ("png", "svg")
 DEFAULT_MARKER = "^"  # a registered codec's curve where the registry gives it no marker
+TARGET_LABEL = "target bpp"  # the one legend entry of the targets
+TARGET_STYLE: dict[str, Any] = {"marker": "|", "markersize": 8, "linestyle": ":", "linewidth": 0.8, "alpha": 0.6}
 
 
 def _pyplot():
@@ -92,15 +96,20 @@ def plot_rd(points: list[RatePoint], stem: str | Path, title: str | None = None,
     if not points:
         raise LfcompError(stem, "no rate points to plot")
     plt = _pyplot()
+    from matplotlib.lines import Line2D
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     codecs = list(dict.fromkeys(p.codec for p in points))
+    targets = False
     for ax, key, label in zip(axes, ("psnr_rgb", "psnr_y"), ("PSNR RGB (dB)", "PSNR Y (dB)")):
         for codec in codecs:
+            style = rd_style(codec, codecs.index(codec))
             curve = sorted((p.bpp, getattr(p, key)) for p in points
                            if p.codec == codec and getattr(p, key) is not None)
             if curve:
                 x, y = zip(*curve)
-                ax.plot(x, y, **rd_style(codec, codecs.index(codec)))
+                ax.plot(x, y, **style)
+            targets |= _target_marks(ax, [p for p in points if p.codec == codec], key, style["color"])
         ax.axvline(rate_range[1], color="0.6", linestyle="--", linewidth=0.8)
         if key == "psnr_rgb":
             _floor_lines(ax, next((p.floors for p in points if p.floors), {}))
@@ -108,10 +117,28 @@ def plot_rd(points: list[RatePoint], stem: str | Path, title: str | None = None,
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize="small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if targets:  # one entry for every codec's targets, in a neutral colour
+        handles.append(Line2D([], [], color="0.5", **TARGET_STYLE))
+        labels.append(TARGET_LABEL)
+    axes[0].legend(handles, labels, fontsize="small")
     if title:
         fig.suptitle(title)
     return save_figure(fig, stem)
+
+
+def _target_marks(ax: Any, points: list[RatePoint], key: str, color: str) -> bool:
+    """The targets of ``points`` (one codec's) that have one, each marked at (target bpp, the point's
+    ``key`` PSNR) and joined to its achieved bpp, as one line of NaN-separated segments marked at the
+    targets only; whether any was drawn."""
+    marks = [(p.target_bpp, p.bpp, getattr(p, key)) for p in points
+             if p.target_bpp is not None and getattr(p, key) is not None]
+    if not marks:
+        return False
+    x = [value for target, bpp, _ in marks for value in (target, bpp, math.nan)]
+    y = [value for *_, psnr in marks for value in (psnr, psnr, math.nan)]
+    ax.plot(x, y, color=color, markevery=list(range(0, len(x), 3)), label="_nolegend_", **TARGET_STYLE)
+    return True
 
 
 def _floor_lines(ax: Any, floors: dict[str, float | None]) -> None:
@@ -233,7 +260,8 @@ def similar_rate_points(points: list[RatePoint], reference_codec: str,
 
 def _point_title(point: RatePoint) -> str:
     quality = "lossless" if point.psnr_rgb is None else f"{point.psnr_rgb:.2f} dB"
-    return f"{point.codec} {point.rate_point}\n{quality}, {point.bpp:.4f} bpp"
+    target = "" if point.target_bpp is None else f" (target {point.target_bpp:.4f})"
+    return f"{point.codec} {point.rate_point}\n{quality}, {point.bpp:.4f} bpp{target}"
 
 
 def _resolve(path_text: str | None, metrics_path: Path, what: str) -> Path:

@@ -2,9 +2,9 @@
 
 ``build_report(metrics_paths, outdir)`` writes
 
-* ``rd.csv``: one row per scene × codec × rate point (bytes, bits, bpp, PSNR RGB and Y, encode
-  and decode seconds where known), with the anchors' ``qp`` and the registered codecs' rate
-  parameters (QDLR: rank, centroids) as columns;
+* ``rd.csv``: one row per scene × codec × rate point (bytes, bits, the target bpp of a point made
+  for one, bpp, PSNR RGB and Y, encode and decode seconds where known), with the anchors' ``qp``
+  and the registered codecs' rate parameters (QDLR: rank, centroids) as columns;
 * ``bd_psnr.csv`` and ``bd_psnr.md`` (like the paper's Table 1): BD-PSNR and BD-rate of every
   codec against each HEVC anchor, per scene and averaged over scenes, with the VCEG-M33 cubic
   fit as the primary figure and pchip beside it, over the overlap of the curves inside
@@ -46,8 +46,8 @@ _SHORT = {"few_points": "n/c: too few points", "no_overlap": "no overlap", "outs
 def rd_columns() -> list[str]:
     """The columns of rd.csv: the anchors' QP and every registered codec's rate parameters."""
     rates = list(dict.fromkeys([ANCHOR_RATE, *rate_names()]))
-    return ["scene", "codec", "rate_point", *rates, "bytes", "bits", "bpp", "psnr_rgb", "psnr_y", "encode_seconds",
-            "decode_seconds", "scan", "metrics"]
+    return ["scene", "codec", "rate_point", *rates, "bytes", "bits", "target_bpp", "bpp", "psnr_rgb", "psnr_y",
+            "encode_seconds", "decode_seconds", "scan", "metrics"]
 
 
 def stage_columns() -> list[str]:
@@ -60,9 +60,9 @@ def stage_columns() -> list[str]:
 def rd_row(point: RatePoint) -> dict[str, Any]:
     """A row of rd.csv."""
     return {"scene": point.scene, "codec": point.codec, "rate_point": point.rate_point, **point.rate,
-            "bytes": point.bytes, "bits": point.bits, "bpp": point.bpp, "psnr_rgb": point.psnr_rgb,
-            "psnr_y": point.psnr_y, "encode_seconds": point.encode_seconds, "decode_seconds": point.decode_seconds,
-            "scan": point.scan, "metrics": str(point.path)}
+            "bytes": point.bytes, "bits": point.bits, "target_bpp": point.target_bpp, "bpp": point.bpp,
+            "psnr_rgb": point.psnr_rgb, "psnr_y": point.psnr_y, "encode_seconds": point.encode_seconds,
+            "decode_seconds": point.decode_seconds, "scan": point.scan, "metrics": str(point.path)}
 
 
 # --------------------------------------------------------------------------- Table 1

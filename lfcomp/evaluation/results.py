@@ -16,8 +16,9 @@ point, they come from the workflow layout, ``results/{scene}/{model}/r{rank}/n{c
 the HEVC anchors first, then the other anchors, then the codecs in registry order.
 
 A metrics.json is untrusted input: an unreadable file, missing keys or a value of the wrong type
-(a non-finite or negative rate, a PSNR that is not a number, a malformed grid, rate point or
-stage report) is a one-line ``LfcompError`` naming it, before any table or figure is written.
+(a non-finite or negative rate, a target bpp that is not a finite rate above 0, a PSNR that is
+not a number, a malformed grid, rate point or stage report) is a one-line ``LfcompError`` naming
+it, before any table or figure is written.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class RatePoint:
     size: tuple[int, int] | None = None  # H, W
     encode_seconds: float | None = None
     decode_seconds: float | None = None
+    target_bpp: float | None = None  # the rate it was made for (lfcomp evaluate --target-bpp); bpp: what it achieved
     scan: str | None = None
     floors: dict[str, float | None] = field(default_factory=dict)  # the scene's floors: name → PSNR RGB
     below_floors: tuple[str, ...] = ()  # the floors this rate point does not beat
@@ -158,7 +160,7 @@ def load_point(path: str | Path) -> RatePoint:
         psnr_rgb=metrics["psnr_rgb"], psnr_y=metrics["psnr_y"], path=path, entry=entry, kind=kind, params=params,
         size_percent=_size_percent(stages, params), stages=stages, grid=_pair(metrics.get("grid")),
         size=_pair(metrics.get("size")), encode_seconds=metrics.get("encode_seconds"),
-        decode_seconds=metrics.get("decode_seconds"), scan=metrics.get("scan"),
+        decode_seconds=metrics.get("decode_seconds"), target_bpp=metrics.get("target_bpp"), scan=metrics.get("scan"),
         floors={name: floor.get("psnr_rgb") for name, floor in (metrics.get("floors") or {}).items()},
         below_floors=tuple(metrics.get("below_floors") or ()), metrics=metrics)
 
@@ -196,6 +198,7 @@ def _malformed(metrics: dict[str, Any]) -> str | None:
     checks = [
         None if type(metrics["bytes"]) is int and metrics["bytes"] >= 0 else f"bytes = {short_repr(metrics['bytes'])}",
         None if _number(metrics["bpp"], 0.0) else f"bpp = {short_repr(metrics['bpp'])}",
+        optional("target_bpp", lambda v: _number(v) and v > 0),
         optional("bits", lambda v: type(v) is int and v >= 0),
         optional("psnr_rgb", _number), optional("psnr_y", _number),
         optional("grid", pair), optional("size", pair),

@@ -9,6 +9,9 @@ parameters (QDLR: rank, centroids); the per-stage columns follow the paper's Tab
 after NeRF-org, LR-NeRF, DLR-NeRF, QDLR-NeRF; NeLF-org, ... for the neural light field). The
 ``model`` column is the model kind (``nerf``), or the codec's label for a codec without kinds.
 Each scene's trivial floors (``lfcomp.evaluation.floors``) are listed, and a PSNR below one is marked.
+A rate point made for a target rate (``lfcomp evaluate --target-bpp``) has it in ``target_bpp``
+beside the achieved ``bpp``; a codec's Markdown tables get a "target bpp" column only where one of
+their rows has a target.
 Anchors are compared with the codecs by ``lfcomp report``, not here. The metrics are read by
 ``lfcomp.evaluation.results``.
 """
@@ -24,13 +27,17 @@ from lfcomp.evaluation.results import RatePoint, codec_rank, load_points, rate_n
 from lfcomp.evaluation.tables import BELOW, MISSING, fmt, markdown_table, write_csv, write_text
 from lfcomp.models.registry import MODEL_KINDS
 
-__all__ = ["summarize", "summary_columns"]
+__all__ = ["TARGET_NOTE", "summarize", "summary_columns"]
+
+TARGET_HEADER = "target bpp"  # the column just before "bpp" in a codec's tables, where a point has a target
+TARGET_NOTE = "target bpp: the rate the point was made for; bpp: what its bitstream achieved."
 
 
 def summary_columns() -> list[str]:
     """The columns of summary.csv: rate parameters and report stages of the registered codecs."""
     stages = stage_keys()
-    return (["scene", "model", *rate_names(), "bytes", "bpp", "psnr_rgb", "psnr_y", "params", "size_pct"]
+    return (["scene", "model", *rate_names(), "bytes", "target_bpp", "bpp", "psnr_rgb", "psnr_y", "params",
+             "size_pct"]
             + [f"psnr_{stage}" for stage in stages] + [f"params_{stage}" for stage in stages]
             + [f"floor_{name}" for name in FLOORS] + ["below_floors", "grid_u", "grid_v", "height", "width", "metrics"])
 
@@ -50,8 +57,8 @@ def _row(point: RatePoint) -> dict[str, Any]:
     stages = {stage.key: stage for stage in point.stages}
     row: dict[str, Any] = {
         "scene": point.scene, "model": point.kind or point.codec, **point.rate, "bytes": point.bytes,
-        "bpp": point.bpp, "psnr_rgb": point.psnr_rgb, "psnr_y": point.psnr_y, "params": point.params,
-        "size_pct": point.size_percent, "metrics": str(point.path),
+        "target_bpp": point.target_bpp, "bpp": point.bpp, "psnr_rgb": point.psnr_rgb, "psnr_y": point.psnr_y,
+        "params": point.params, "size_pct": point.size_percent, "metrics": str(point.path),
     }
     for key, stage in stages.items():
         row[f"psnr_{key}"], row[f"params_{key}"] = stage.psnr_rgb, stage.params
@@ -69,7 +76,8 @@ def _markdown(points: list[RatePoint]) -> str:
     lines = [f"# {title}", "",
              "bpp = 8 x bytes of the bitstream / (U x V x H x W); PSNR averaged over all views, "
              "from the views decoded from the bitstream. One table per model kind; rows in increasing bpp. "
-             f"{BELOW} marks a PSNR below one of the scene's floors (its views sent as one image).", ""]
+             f"{BELOW} marks a PSNR below one of the scene's floors (its views sent as one image)."
+             + (f" {TARGET_NOTE}" if _has_target(points) else ""), ""]
     for scene in scenes:
         scene_points = [point for point in points if point.scene == scene]
         first = scene_points[0]
@@ -108,10 +116,17 @@ def _rate_header(point: RatePoint) -> list[str]:
     return [parameter.name for parameter in point.entry.rate_parameters]
 
 
+def _has_target(points: list[RatePoint]) -> bool:
+    """Whether one of ``points`` was made for a target rate: its table gets the "target bpp" column."""
+    return any(point.target_bpp is not None for point in points)
+
+
 def _scene_table(points: list[RatePoint]) -> list[str]:
     """One codec on one scene: a row per rate point, with its stages' PSNR and size where it has stages."""
     names, titles = _rate_header(points[0]), points[0].stage_titles()
-    header = [*names, "bytes", "bpp", "PSNR RGB (dB)", "PSNR Y (dB)", "params"]
+    targeted = _has_target(points)
+    header = [*names, "bytes", *([TARGET_HEADER] if targeted else []), "bpp", "PSNR RGB (dB)", "PSNR Y (dB)",
+              "params"]
     align = "r" * len(header)
     if titles:
         first = next(iter(titles.values()))
@@ -120,7 +135,8 @@ def _scene_table(points: list[RatePoint]) -> list[str]:
     rows = []
     for point in points:
         mark = BELOW if point.below_floors else ""
-        row = [*(fmt(point.rate.get(name)) for name in names), fmt(point.bytes), fmt(point.bpp, 5),
+        row = [*(fmt(point.rate.get(name)) for name in names), fmt(point.bytes),
+               *([fmt(point.target_bpp, 5)] if targeted else []), fmt(point.bpp, 5),
                fmt(point.psnr_rgb, 2) + mark, fmt(point.psnr_y, 2), fmt(point.params)]
         if titles:
             row += [fmt(point.size_percent, 1, "%"), _stage_psnrs(point, list(titles))]
@@ -138,7 +154,8 @@ def _stage_psnrs(point: RatePoint, keys: list[str]) -> str:
 
 
 def _mean_table(points: list[RatePoint]) -> list[str]:
-    """Means over scenes per rate point, for the points of one codec, in increasing mean bpp."""
+    """Means over scenes per rate point, for the points of one codec, in increasing mean bpp; the
+    mean target only where every scene's point has one (else a mean of some would pass for all)."""
     names = _rate_header(points[0])
     groups: dict[tuple, list[RatePoint]] = {}
     for point in points:
@@ -146,9 +163,13 @@ def _mean_table(points: list[RatePoint]) -> list[str]:
     means = []
     for rate, group in groups.items():
         n = len(group)
-        means.append((sum(p.bpp for p in group) / n, rate, n, sum(p.bytes for p in group) / n,
+        targets = [p.target_bpp for p in group]
+        target = sum(targets) / n if None not in targets else None
+        means.append((sum(p.bpp for p in group) / n, rate, n, sum(p.bytes for p in group) / n, target,
                       sum(p.psnr_rgb for p in group) / n, sum(p.psnr_y for p in group) / n))
-    rows = [[*(fmt(v) for v in rate), str(n), fmt(nbytes, 0), fmt(bpp, 5), fmt(psnr_rgb, 2), fmt(psnr_y, 2)]
-            for bpp, rate, n, nbytes, psnr_rgb, psnr_y in sorted(means, key=lambda m: m[0])]
-    header = [*names, "scenes", "bytes", "bpp", "PSNR RGB (dB)", "PSNR Y (dB)"]
+    targeted = _has_target(points)
+    rows = [[*(fmt(v) for v in rate), str(n), fmt(nbytes, 0), *([fmt(target, 5)] if targeted else []), fmt(bpp, 5),
+             fmt(psnr_rgb, 2), fmt(psnr_y, 2)]
+            for bpp, rate, n, nbytes, target, psnr_rgb, psnr_y in sorted(means, key=lambda m: m[0])]
+    header = [*names, "scenes", "bytes", *([TARGET_HEADER] if targeted else []), "bpp", "PSNR RGB (dB)", "PSNR Y (dB)"]
     return markdown_table(header, rows, "r" * len(header))

@@ -133,6 +133,17 @@ def read_lightfield(path: str | Path) -> LightField:
     are one-line errors naming ``path``. (A chunk file that is missing altogether reads as zeros:
     zarr does not store chunks that equal the fill value, so it cannot be told from a black view.)
     """
+    array, attrs = _open_views(path)
+    try:
+        views = np.asarray(array[...])
+    except Exception as exc:  # codecs raise many types (RuntimeError, ValueError, ...) for damaged chunks
+        raise LfcompError(path, f"cannot read 'views', a chunk is damaged ({_reason(exc)})") from exc
+    return LightField(views, attrs)
+
+
+def _open_views(path: str | Path) -> tuple[zarr.Array, dict[str, Any]]:
+    """The (lazy, unread) ``views`` array and the attributes of a light field zarr, with every check
+    ``read_lightfield`` makes before reading pixels; so a shape can be probed without the data."""
     if not Path(path).exists():
         raise LfcompError(path, "no such file or directory")
     try:
@@ -153,11 +164,7 @@ def read_lightfield(path: str | Path) -> LightField:
         raise LfcompError(path, f"'views' must be uint8 with shape (U, V, H, W, 3), got {array.dtype} {array.shape}")
     _check_shape(path, array.shape, "'views'")
     _check_attrs(path, attrs)
-    try:
-        views = np.asarray(array[...])
-    except Exception as exc:  # codecs raise many types (RuntimeError, ValueError, ...) for damaged chunks
-        raise LfcompError(path, f"cannot read 'views', a chunk is damaged ({_reason(exc)})") from exc
-    return LightField(views, attrs)
+    return array, attrs
 
 
 # --------------------------------------------------------------------------- images
@@ -174,6 +181,14 @@ def _check_opaque(path: Path, alpha: np.ndarray, opaque: int) -> None:
     if transparent:
         raise LfcompError(path, f"view has {transparent} transparent pixel(s) (alpha below fully opaque); "
                                 f"lfcomp codes RGB only, so flatten the views onto a background first")
+
+
+_UNSUPPORTED_MODES = ("I", "F")
+
+
+def _refuse_mode(path: Path, mode: str) -> None:
+    """32-bit integer and float images have no defined 8-bit scale: an error, not a guess."""
+    raise LfcompError(path, f"unsupported image mode {mode} (use 8- or 16-bit images)")
 
 
 def load_image(path: Path) -> np.ndarray:
@@ -202,8 +217,8 @@ def load_image(path: Path) -> np.ndarray:
                 pixels = _to_uint8(full)[..., :3]
             elif image.mode.startswith("I;16"):
                 pixels = np.repeat(_to_uint8(np.asarray(image))[..., None], 3, axis=-1)
-            elif image.mode in ("I", "F"):
-                raise LfcompError(path, f"unsupported image mode {image.mode} (use 8- or 16-bit images)")
+            elif image.mode in _UNSUPPORTED_MODES:
+                _refuse_mode(path, image.mode)
             elif "A" in image.getbands() or "a" in image.getbands() or "transparency" in image.info:
                 rgba = np.asarray(image.convert("RGBA"))
                 _check_opaque(path, rgba[..., 3], 255)
@@ -219,12 +234,32 @@ def load_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def _image_size(path: Path) -> tuple[int, int]:
+    """(H, W) of one view from its header, without decoding the pixels; files that ``load_image``
+    refuses from their header alone (foreign, damaged header, unsupported mode) are refused alike."""
+    try:
+        with Image.open(path) as image:
+            if image.mode in _UNSUPPORTED_MODES:
+                _refuse_mode(path, image.mode)
+            width, height = image.size
+    except LfcompError:
+        raise
+    except Exception as exc:  # Pillow raises many types for damaged or foreign files
+        raise LfcompError(path, f"cannot read image ({_reason(exc)})") from exc
+    return height, width
+
+
+def _grid_shape(files: list[list[Path]], size: tuple[int, int]) -> tuple[int, int, int, int, int]:
+    """(U, V, H, W, 3) of a grid of views of ``size`` (H, W); empty or oversized is an error."""
+    shape = (len(files), len(files[0]), size[0], size[1], 3)
+    _check_shape(files[0][0].parent, shape)
+    return shape
+
+
 def _load_grid(files: list[list[Path]]) -> np.ndarray:
     """Load a full (U, V) grid of image files into one (U, V, H, W, 3) array; sizes must agree."""
     first = load_image(files[0][0])
-    shape = (len(files), len(files[0]), *first.shape)
-    _check_shape(files[0][0].parent, shape)
-    views = np.empty(shape, dtype=np.uint8)
+    views = np.empty(_grid_shape(files, first.shape[:2]), dtype=np.uint8)
     for u, row in enumerate(files):
         for v, path in enumerate(row):
             image = first if (u, v) == (0, 0) else load_image(path)
@@ -283,8 +318,9 @@ def _hci_camera(parser: configparser.ConfigParser, cfg_path: Path, width: int) -
     return camera
 
 
-def _read_hci(folder: Path) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """HCI benchmark folder: input_CamNNN.png, index = row * V + col; optional parameters.cfg."""
+def _hci_grid(folder: Path) -> tuple[list[list[Path]], configparser.ConfigParser | None]:
+    """The (U, V) grid of view files of an HCI benchmark folder (input_CamNNN.png, index = row * V + col)
+    and its parsed parameters.cfg (None when absent); a missing, duplicate or stray view is an error."""
     if not folder.is_dir():
         raise LfcompError(folder, "not a folder (the hci format is a folder of input_CamNNN.png)")
     by_index: dict[int, Path] = {}
@@ -318,8 +354,14 @@ def _read_hci(folder: Path) -> tuple[np.ndarray, dict[str, Any] | None]:
     if missing:
         names = ", ".join(f"input_Cam{i:03d}.png" for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise LfcompError(folder, f"{len(missing)} of {U * V} views of the {U}x{V} grid missing: {names}")
-    views = _load_grid([[by_index[u * V + v] for v in range(V)] for u in range(U)])
-    camera = _hci_camera(parser, cfg_path, views.shape[3]) if parser else None
+    return [[by_index[u * V + v] for v in range(V)] for u in range(U)], parser
+
+
+def _read_hci(folder: Path) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """HCI benchmark folder: views and, from an optional parameters.cfg, camera metadata."""
+    files, parser = _hci_grid(folder)
+    views = _load_grid(files)
+    camera = _hci_camera(parser, folder / "parameters.cfg", views.shape[3]) if parser else None
     return views, camera
 
 
@@ -334,8 +376,9 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_folder(folder: Path) -> np.ndarray:
-    """Folder of views named ``..._ROW_COL.ext``; 0- or 1-based row/column numbers."""
+def _folder_grid(folder: Path) -> list[list[Path]]:
+    """The (U, V) grid of view files of a folder of views named ``..._ROW_COL.ext`` (0- or 1-based
+    row/column numbers); an unnamed, duplicate or missing position is an error."""
     if not folder.is_dir():
         raise LfcompError(folder, "not a folder (the folder format is a folder of row/column-named views)")
     files = _image_files(folder)
@@ -359,7 +402,12 @@ def _read_folder(folder: Path) -> np.ndarray:
         listed = ", ".join(f"({r}, {c})" for r, c in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise LfcompError(folder, f"{len(missing)} of {U * V} views of the {U}x{V} grid missing "
                                   f"at (row, column) {listed}")
-    return _load_grid([[by_position[(u + base, v + base)] for v in range(V)] for u in range(U)])
+    return [[by_position[(u + base, v + base)] for v in range(V)] for u in range(U)]
+
+
+def _read_folder(folder: Path) -> np.ndarray:
+    """Folder of views named ``..._ROW_COL.ext``; 0- or 1-based row/column numbers."""
+    return _load_grid(_folder_grid(folder))
 
 
 _MAT_ITEMSIZE = {"uint8": 1, "int8": 1, "logical": 1, "uint16": 2, "int16": 2, "single": 4}  # others: ≤ 8 bytes
@@ -376,27 +424,47 @@ def _check_mat_shape(path: Path, shape: tuple[int, ...], itemsize: int) -> None:
                                 f"{MAX_LIGHTFIELD_BYTES >> 30} GiB to read")
 
 
-def _load_mat_variable(path: Path) -> np.ndarray:
-    """The variable ``LF`` of a MATLAB file, as (U, V, H, W, C); v7.3 (HDF5) or older.
-
-    The declared shape is checked before the data is read (a crafted header cannot make it allocate)."""
+def _mat_lf_shape(path: Path) -> tuple[int, ...]:
+    """Declared shape (U, V, H, W, C) of the variable ``LF`` of a MATLAB file, v7.3 (HDF5) or older,
+    from its header alone and checked by ``_check_mat_shape`` (a crafted header cannot make a reader
+    allocate)."""
     import h5py
     import scipy.io
 
+    if not path.is_file():
+        raise LfcompError(path, "not a file (the epfl-mat format is a .mat file)")
     try:
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as mat:
                 if "LF" not in mat or not isinstance(mat["LF"], h5py.Dataset):
                     raise LfcompError(path, f"no array variable 'LF' (found: {', '.join(sorted(mat.keys())) or 'none'})")
-                _check_mat_shape(path, mat["LF"].shape[::-1], mat["LF"].dtype.itemsize)  # stored reversed
-                return np.asarray(mat["LF"][()]).transpose()
-        declared = {name: (shape, kind) for name, shape, kind in scipy.io.whosmat(path)}
-        if "LF" not in declared:
-            raise LfcompError(path, f"no variable 'LF' (found: {', '.join(declared) or 'none'})")
-        _check_mat_shape(path, declared["LF"][0], _MAT_ITEMSIZE.get(declared["LF"][1], 8))
-        contents = scipy.io.loadmat(path, variable_names=["LF"])
+                shape, itemsize = tuple(mat["LF"].shape[::-1]), mat["LF"].dtype.itemsize  # stored reversed
+        else:
+            declared = {name: (shape, kind) for name, shape, kind in scipy.io.whosmat(path)}
+            if "LF" not in declared:
+                raise LfcompError(path, f"no variable 'LF' (found: {', '.join(declared) or 'none'})")
+            shape, itemsize = tuple(declared["LF"][0]), _MAT_ITEMSIZE.get(declared["LF"][1], 8)
+        _check_mat_shape(path, shape, itemsize)
     except LfcompError:
         raise
+    except Exception as exc:  # scipy/h5py raise many types for damaged or foreign files
+        raise LfcompError(path, f"cannot read MATLAB file ({_reason(exc)})") from exc
+    return shape
+
+
+def _load_mat_variable(path: Path) -> np.ndarray:
+    """The variable ``LF`` of a MATLAB file, as (U, V, H, W, C); v7.3 (HDF5) or older.
+
+    The declared shape is checked (``_mat_lf_shape``) before the data is read."""
+    import h5py
+    import scipy.io
+
+    _mat_lf_shape(path)
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as mat:
+                return np.asarray(mat["LF"][()]).transpose()
+        contents = scipy.io.loadmat(path, variable_names=["LF"])
     except Exception as exc:  # scipy/h5py raise many types for damaged or foreign files
         raise LfcompError(path, f"cannot read MATLAB file ({_reason(exc)})") from exc
     if "LF" not in contents:
@@ -407,8 +475,6 @@ def _load_mat_variable(path: Path) -> np.ndarray:
 def _read_epfl_mat(path: Path) -> np.ndarray:
     """EPFL Lytro decoded light field: ``LF`` (U, V, H, W, 3 or 4), uint8, uint16 or float in [0, 1]
     (NaN or Inf is an error, not clipped)."""
-    if not path.is_file():
-        raise LfcompError(path, "not a file (the epfl-mat format is a .mat file)")
     data = _load_mat_variable(path)
     if data.ndim != 5 or data.shape[-1] not in (3, 4):
         raise LfcompError(path, f"'LF' must be 5-D (U, V, H, W, 3 or 4), got shape {data.shape}")
@@ -464,10 +530,18 @@ def _source_attrs(path: Path, fmt: str, views: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _resolve_format(path: Path, fmt: str) -> str:
+    """``fmt``, or for 'auto' the format detected from ``path``; an unknown name is an error."""
+    if fmt == "auto":
+        return detect_format(path)
+    if fmt not in FORMATS:
+        raise LfcompError(path, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return fmt
+
+
 def _read_source(path: Path, fmt: str) -> LightField:
     """Read ``path`` in format ``fmt`` with attributes describing it as the original."""
-    if fmt == "auto":
-        fmt = detect_format(path)
+    fmt = _resolve_format(path, fmt)
     if fmt == "hci":
         views, camera = _read_hci(path)
         attrs = _source_attrs(path, fmt, views)
@@ -480,10 +554,8 @@ def _read_source(path: Path, fmt: str) -> LightField:
     if fmt == "epfl-mat":
         views = _read_epfl_mat(path)
         return LightField(views, _source_attrs(path, fmt, views))
-    if fmt == "zarr":
-        lf = read_lightfield(path)
-        return LightField(lf.views, {**_source_attrs(path, fmt, lf.views), **lf.attrs})
-    raise LfcompError(path, f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    lf = read_lightfield(path)
+    return LightField(lf.views, {**_source_attrs(path, fmt, lf.views), **lf.attrs})
 
 
 def _check_pair(where: Path, name: str, pair: tuple[int, int], limit: tuple[int, int] | None = None) -> None:
@@ -494,21 +566,32 @@ def _check_pair(where: Path, name: str, pair: tuple[int, int], limit: tuple[int,
         raise LfcompError(where, f"{name}={pair[0]}x{pair[1]} is larger than the light field's {limit[0]}x{limit[1]}")
 
 
+def _views_offset(grid: tuple[int, int], views: tuple[int, int], where: Path) -> tuple[int, int]:
+    """(u0, v0) of the central views[0] x views[1] views of a (U, V) grid; they must fit in it."""
+    _check_pair(where, "views", views, grid)
+    return (grid[0] - views[0]) // 2, (grid[1] - views[1]) // 2
+
+
 def _select_views(lf: LightField, views: tuple[int, int], where: Path) -> LightField:
     """Keep the central views[0] x views[1] views."""
-    _check_pair(where, "views", views, lf.grid)
-    u0, v0 = (lf.grid[0] - views[0]) // 2, (lf.grid[1] - views[1]) // 2
+    u0, v0 = _views_offset(lf.grid, views, where)
     offset = lf.attrs["view_offset"]
     attrs = {**lf.attrs, "view_offset": [offset[0] + u0, offset[1] + v0]}
     return LightField(lf.views[u0:u0 + views[0], v0:v0 + views[1]], attrs)
 
 
+def _crop_offset(size: tuple[int, int], crop: tuple[int, int], resized: bool, where: Path) -> tuple[int, int]:
+    """(top, left) of the central crop[0] x crop[1] pixels of (H, W) views; the crop must fit, and
+    a resized light field is not cropped (its pixels no longer map to the original's)."""
+    _check_pair(where, "crop", crop, size)
+    if resized:
+        raise LfcompError(where, "cannot crop a light field that was already resized; crop the original instead")
+    return (size[0] - crop[0]) // 2, (size[1] - crop[1]) // 2
+
+
 def _crop(lf: LightField, crop: tuple[int, int], where: Path) -> LightField:
     """Keep the central crop[0] x crop[1] pixels of every view (camera intrinsics in px unchanged)."""
-    _check_pair(where, "crop", crop, lf.size)
-    if lf.attrs["resize"] is not None:
-        raise LfcompError(where, "cannot crop a light field that was already resized; crop the original instead")
-    top, left = (lf.size[0] - crop[0]) // 2, (lf.size[1] - crop[1]) // 2
+    top, left = _crop_offset(lf.size, crop, lf.attrs["resize"] is not None, where)
     previous = lf.attrs["crop"] or {"top": 0, "left": 0}
     region = {"top": previous["top"] + top, "left": previous["left"] + left, "height": crop[0], "width": crop[1]}
     views = lf.views[:, :, top:top + crop[0], left:left + crop[1]]
@@ -565,6 +648,51 @@ def ingest(src: str | Path, fmt: str = "auto", views: tuple[int, int] | None = N
     lf.attrs["floors"] = trivial_floors(lf.views)  # what every model of this scene must beat
     lf.attrs["calibration"] = estimate_disparity_ranges(lf.views)  # disparity per view step, from the views
     return LightField(np.ascontiguousarray(lf.views), lf.attrs)
+
+
+def _source_shape(path: Path, fmt: str) -> tuple[tuple[int, int, int, int], bool]:
+    """(U, V, H, W) of ``path`` as ``_read_source`` reads it, and whether it was already resized;
+    from file names and headers only (the first view's, an HCI parameters.cfg, .mat or zarr metadata)."""
+    fmt = _resolve_format(path, fmt)
+    if fmt == "hci":
+        files, parser = _hci_grid(path)
+        U, V, H, W, _ = _grid_shape(files, _image_size(files[0][0]))
+        if parser:
+            _hci_camera(parser, path / "parameters.cfg", W)
+        return (U, V, H, W), False
+    if fmt == "folder":
+        files = _folder_grid(path)
+        U, V, H, W, _ = _grid_shape(files, _image_size(files[0][0]))
+        return (U, V, H, W), False
+    if fmt == "epfl-mat":
+        U, V, H, W, _ = _mat_lf_shape(path)
+        return (U, V, H, W), False
+    array, attrs = _open_views(path)
+    U, V, H, W, _ = (int(n) for n in array.shape)
+    return (U, V, H, W), attrs.get("resize") is not None
+
+
+def probe_shape(src: str | Path, fmt: str = "auto", views: tuple[int, int] | None = None,
+                crop: tuple[int, int] | None = None, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """(U, V, H, W) of what ``ingest`` with these arguments writes, from file names and headers only.
+
+    For planning (a workflow's job graph) without decoding a light field: the same one-line errors as
+    ``ingest`` for a missing or malformed layout and for views/crop/size that do not fit. Problems only
+    the data shows (damaged or transparent image data, views of differing sizes, a .mat's value type
+    or NaN, a damaged zarr chunk) are left to ``ingest``.
+    """
+    path = Path(src)
+    (U, V, H, W), resized = _source_shape(path, fmt)
+    if views is not None:
+        _views_offset((U, V), tuple(views), path)
+        U, V = views
+    if crop is not None:
+        _crop_offset((H, W), tuple(crop), resized, path)
+        H, W = crop
+    if size is not None:
+        _check_pair(path, "size", tuple(size))
+        H, W = size
+    return int(U), int(V), int(H), int(W)
 
 
 def ingest_to_zarr(src: str | Path, out: str | Path, fmt: str = "auto", views: tuple[int, int] | None = None,

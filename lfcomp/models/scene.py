@@ -10,7 +10,6 @@ rendered through it: ``nerf`` samples and volume-renders, ``nelf`` evaluates onc
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,35 +17,9 @@ from torch import nn
 
 from lfcomp.models.camera import LightFieldCamera
 from lfcomp.models.registry import MODEL_KINDS, ModelKind
-
-if TYPE_CHECKING:
-    from lfcomp.config import ModelConfig
+from lfcomp.models.spec import Spec, make_spec
 
 __all__ = ["SceneModel", "Spec", "count_field_params", "grid_offset", "make_spec", "render_views", "to_uint8"]
-
-Spec = dict[str, Any]
-
-
-def _json_native(value: Any) -> Any:
-    return [_json_native(v) for v in value] if isinstance(value, (list, tuple)) else value
-
-
-def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, int],
-              near: float, far: float, norm_focal: float) -> Spec:
-    """Everything needed to rebuild a SceneModel's architecture (no weights). The spec is part of
-    the bitstream format: its keys and values must stay as they are."""
-    kind = _kind(model_cfg.kind)
-    return {
-        "kind": kind.name,
-        "field": {k: _json_native(getattr(model_cfg, k)) for k in kind.field_keys},
-        "samples": int(model_cfg.samples),
-        "grid": [int(grid[0]), int(grid[1])],
-        "size": [int(size[0]), int(size[1])],
-        "near": float(near),
-        "far": float(far),
-        "norm_focal": float(norm_focal),
-        "factor_ranks": {},
-    }
 
 
 def _kind(name: str) -> ModelKind:

@@ -11,12 +11,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lfcomp.errors import key_mismatch, short_repr
 from lfcomp.models.registry import MODEL_KINDS
 
-__all__ = ["SPEC_LIMITS", "SpecLimits", "SpecShape", "check_spec"]
+if TYPE_CHECKING:
+    from lfcomp.config import ModelConfig
+
+__all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec"]
+
+Spec = dict[str, Any]
+
+
+def _json_native(value: Any) -> Any:
+    return [_json_native(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, int],
+              near: float, far: float, norm_focal: float) -> Spec:
+    """Everything needed to rebuild a SceneModel's architecture (no weights). The spec is part of
+    the bitstream format: its keys and values must stay as they are."""
+    if model_cfg.kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {model_cfg.kind!r} (choose from {', '.join(MODEL_KINDS)})")
+    kind = MODEL_KINDS[model_cfg.kind]
+    return {
+        "kind": kind.name,
+        "field": {k: _json_native(getattr(model_cfg, k)) for k in kind.field_keys},
+        "samples": int(model_cfg.samples),
+        "grid": [int(grid[0]), int(grid[1])],
+        "size": [int(size[0]), int(size[1])],
+        "near": float(near),
+        "far": float(far),
+        "norm_focal": float(norm_focal),
+        "factor_ranks": {},
+    }
 
 
 @dataclass(frozen=True)

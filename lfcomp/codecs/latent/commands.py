@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lfcomp.cli.options import CONFIG, DEVICE, Command, config_of, device_of, resume_of
+from lfcomp.cli.options import CONFIG, DEVICE, Command, add_rate_arguments, config_of, device_of, resume_of, target_of
 
 __all__ = ["COMMANDS", "STAGE"]
 
@@ -16,8 +16,9 @@ STAGE = "latent"  # the stage tag of its checkpoints
 
 def _fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("lightfield"), p.add_argument("out")
-    p.add_argument("--lmbda", type=float, required=True, help="rate point: loss = MSE + λ · bits per pixel")
-    p.add_argument("--init", help="start from this checkpoint of a neighbouring λ (warm start, fewer steps)")
+    add_rate_arguments(p, "lmbda", float, "rate point: loss = MSE + λ · bits per pixel (with a target, λ is "
+                                          "searched: at most latent.target_trials trainings)")
+    p.add_argument("--init", help="start from this checkpoint of a neighbouring rate point (warm start, fewer steps)")
 
 
 def fit(args: argparse.Namespace) -> None:
@@ -26,27 +27,34 @@ def fit(args: argparse.Namespace) -> None:
     from lfcomp.artifacts import atomic_output
     from lfcomp.codecs.latent.checkpoint import check_init
     from lfcomp.codecs.latent.fit import fit_latent, geometry_for
+    from lfcomp.codecs.latent.rate_control import fit_to_target
     from lfcomp.engine.checkpoint import FORMAT, load_checkpoint
     from lfcomp.errors import LfcompError
     from lfcomp.io.lightfield import read_lightfield
 
-    if not args.lmbda > 0:
+    if args.lmbda is not None and not args.lmbda > 0:
         raise LfcompError("--lmbda", f"λ must be positive, got {args.lmbda}")
     cfg, device = config_of(args), device_of(args)
     lf = read_lightfield(args.lightfield)
     init = load_checkpoint(args.init, (STAGE,)) if args.init else None
     if init is not None:
         check_init(init, args.init, geometry_for(lf.grid, lf.size, cfg), cfg.latent.arm_hidden)
-    resume = resume_of(args, cfg, [args.lightfield, *([args.init] if args.init else [])], lmbda=args.lmbda)
-    model, extras = fit_latent(lf.views, args.lmbda, cfg, device, init, resume)
+    if args.lmbda is not None:
+        resume = resume_of(args, cfg, [args.lightfield, *([args.init] if args.init else [])], lmbda=args.lmbda)
+        model, extras = fit_latent(lf.views, args.lmbda, cfg, device, init, resume)
+        extras["lmbda"] = args.lmbda
+    else:  # a search of several short trainings: restarted as a whole, without resume state
+        model, extras = fit_to_target(lf.views, target_of(args, lf.grid, lf.size), cfg, device, init)
+        resume = None
     report = extras["report"]
     report["network_params"] = sum(p.numel() for p in (*model.field.synthesis.parameters(), *model.arm.parameters()))
-    payload = {"format": FORMAT, "stage": STAGE, "codec": "latent", "lmbda": args.lmbda, "config": cfg.to_dict(),
+    payload = {"format": FORMAT, "stage": STAGE, "codec": "latent", "config": cfg.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "holdout_views": [list(p) for p in cfg.train.holdout_views], **extras}
     with atomic_output(args.out) as tmp:
         torch.save(payload, tmp)
-    resume.remove()
+    if resume is not None:
+        resume.remove()
 
 
 def _encode_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,7 +94,7 @@ def encode(args: argparse.Namespace) -> None:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("latent-fit", "latent codec: train latents, synthesis and entropy model at one λ", _fit_arguments, fit,
+    Command("latent-fit", "latent codec: train latents, synthesis and entropy model at one λ or target bitrate", _fit_arguments, fit,
             (CONFIG, DEVICE)),
     Command("latent-encode", "latent codec: range-coded bitstream of a trained model", _encode_arguments, encode),
 )

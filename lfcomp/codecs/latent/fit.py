@@ -31,7 +31,7 @@ from lfcomp.evaluation.metrics import per_view_psnr
 from lfcomp.io.calibration import plane_sweep, smooth_disparity
 from lfcomp.models.scene import to_uint8
 
-__all__ = ["fit_latent", "geometry_for", "render_views"]
+__all__ = ["fit_latent", "geometry_for", "render_views", "stage_report"]
 
 log = logging.getLogger("lfcomp")
 
@@ -114,12 +114,18 @@ def fit_latent(views: np.ndarray, lmbda: float, cfg: Config, device: torch.devic
         resume.load_extra_state = mode.update
     history = Trainer(model, rays, groups, optimisation, f"latent λ={lmbda:g}", resume).run(
         extra_loss=rate, after_step=switch_to_rounding, render=render, status=lambda: {"bpp": latest.get("bpp", 0.0)})
-    report = evaluate(model, views, cfg)
-    report.update(lmbda=lmbda, steps=steps, latents=model.geometry.latent_count(),
-                  macs_per_pixel=model.field.macs_per_pixel(), geometry=model.geometry.to_dict())
+    report = stage_report(model, views, cfg, lmbda, steps)
     log.info("latent λ=%g: PSNR %.2f dB on %d views, latents ≈ %.5f bpp", lmbda, report["psnr_rgb"],
              len(report["views"]), report["latent_bpp"])
     return model, {"history": history, "report": report}
+
+
+def stage_report(model: LatentCodecModel, views: np.ndarray, cfg: Config, lmbda: float, steps: int) -> dict[str, Any]:
+    """The checkpoint's report of a trained model: ``evaluate`` and what the model is."""
+    report = evaluate(model, views, cfg)
+    report.update(lmbda=lmbda, steps=steps, latents=model.geometry.latent_count(),
+                  macs_per_pixel=model.field.macs_per_pixel(), geometry=model.geometry.to_dict())
+    return report
 
 
 @torch.no_grad()

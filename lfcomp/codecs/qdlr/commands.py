@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lfcomp.cli.options import CONFIG, DEVICE, Command, config_of, device_of, resume_of
+from lfcomp.cli.options import CONFIG, DEVICE, Command, add_rate_arguments, config_of, device_of, resume_of, target_of
 from lfcomp.errors import LfcompError
 
 __all__ = ["COMMANDS"]
@@ -37,11 +37,13 @@ def train(args: argparse.Namespace) -> None:
 
 def _lowrank_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint"), p.add_argument("lightfield"), p.add_argument("out")
-    p.add_argument("--rank", type=int, required=True)
+    add_rate_arguments(p, "rank", int, "rank of the low-rank layers (with a target: planned from the architecture, "
+                                       "lfcomp.codecs.qdlr.rate_model)")
 
 
 def lowrank(args: argparse.Namespace) -> None:
     from lfcomp.codecs.qdlr.lowrank import admm_lowrank, check_rank
+    from lfcomp.codecs.qdlr.rate_model import rank_for_target
     from lfcomp.engine.checkpoint import (check_lightfield_matches, load_checkpoint, model_from_checkpoint,
                                           save_checkpoint)
     from lfcomp.io.lightfield import read_lightfield
@@ -49,14 +51,23 @@ def lowrank(args: argparse.Namespace) -> None:
     ckpt = load_checkpoint(args.checkpoint, ("nerf",))
     cfg, device = config_of(args, ckpt), device_of(args)
     model = model_from_checkpoint(ckpt)
-    check_rank(args.rank, model)
     lf = read_lightfield(args.lightfield)
     check_lightfield_matches(ckpt, args.checkpoint, lf, args.lightfield)
-    resume = resume_of(args, cfg, [args.checkpoint, args.lightfield], rank=args.rank)
-    model, extras = admm_lowrank(model.to(device), lf.views, args.rank, cfg.lowrank, cfg.train, resume)
+    target, rank, plan = target_of(args, lf.grid, lf.size), args.rank, {}
+    if target is not None:
+        point = rank_for_target(model.spec, target)
+        rank = point.rank
+        plan = {"target": {"bpp": target.bpp, "fit": target.fit, "rank": rank, "centroids": point.centroids,
+                           "predicted_bytes": point.predicted.bytes, "reachable": point.feasible}}
+        log.info("target %.5f bpp (%s): rank %d, with %d centroids %d bytes predicted (%.5f bpp)%s", target.bpp,
+                 target.fit, rank, point.centroids, point.predicted.bytes, point.predicted.bpp,
+                 "" if point.feasible else " — the nearest this architecture reaches")
+    check_rank(rank, model)
+    resume = resume_of(args, cfg, [args.checkpoint, args.lightfield], rank=rank)
+    model, extras = admm_lowrank(model.to(device), lf.views, rank, cfg.lowrank, cfg.train, resume)
     stages = {**ckpt["stages"], "lowrank": extras["report"]}
     save_checkpoint(args.out, "lowrank", model, config=cfg.to_dict(), stages=stages,
-                    holdout_views=ckpt.get("holdout_views", []), **extras)
+                    holdout_views=ckpt.get("holdout_views", []), **extras, **plan)
     resume.remove()
 
 
@@ -106,7 +117,8 @@ def distill(args: argparse.Namespace) -> None:
 
 def _quantize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint"), p.add_argument("lightfield"), p.add_argument("out")
-    p.add_argument("--centroids", type=int, required=True, help="codebook size N (2..65536)")
+    add_rate_arguments(p, "centroids", int, "codebook size N (2..65536; with a target: the N of "
+                                            "rate_model.CENTROID_CHOICES that meets it best)")
     p.add_argument("--codebook", help="also write the codebook here (default: codebook.npy beside OUT)")
 
 
@@ -115,17 +127,25 @@ def quantize(args: argparse.Namespace) -> None:
 
     from lfcomp.artifacts import atomic_output
     from lfcomp.codecs.qdlr.quantize import check_centroids, quantize_model
+    from lfcomp.codecs.qdlr.rate_model import centroids_for_target
     from lfcomp.engine.checkpoint import (check_lightfield_matches, load_checkpoint, model_from_checkpoint,
                                           save_checkpoint)
     from lfcomp.io.lightfield import read_lightfield
 
-    check_centroids(args.centroids)
+    if args.centroids is not None:
+        check_centroids(args.centroids)
     ckpt = load_checkpoint(args.checkpoint, ("distill",))
     cfg, device = config_of(args, ckpt), device_of(args)
     model = model_from_checkpoint(ckpt).to(device)
     lf = read_lightfield(args.lightfield)
     check_lightfield_matches(ckpt, args.checkpoint, lf, args.lightfield)
-    quantized, extras = quantize_model(model, lf.views, args.centroids, cfg.quantize, cfg.train)
+    target, centroids = target_of(args, lf.grid, lf.size), args.centroids
+    if target is not None:
+        chosen = centroids_for_target(model.spec, ckpt["rank"], target)
+        centroids = chosen.centroids
+        log.info("target %.5f bpp (%s): %d centroids, %d bytes predicted (%.5f bpp, %+.1f %%)", target.bpp, target.fit,
+                 centroids, chosen.bytes, chosen.bpp, 100 * target.error(chosen.bytes))
+    quantized, extras = quantize_model(model, lf.views, centroids, cfg.quantize, cfg.train)
     stages = {**ckpt["stages"], "quantize": extras["report"]}
     codebook_path = Path(args.codebook) if args.codebook else Path(args.out).with_name("codebook.npy")
     with atomic_output(codebook_path) as tmp:
