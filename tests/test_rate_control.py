@@ -29,9 +29,10 @@ def test_predicted_lambda_follows_the_calibrated_slope():
     calibration = rate_control.CALIBRATION["quick"]
     views = 81
     at_calibration = RateTarget(calibration.view_bpp / views, PIXELS)
-    assert predict_lambda(at_calibration, views, "quick") == pytest.approx(calibration.lmbda)
+    assert predict_lambda(at_calibration, views, "quick") == pytest.approx(calibration.lmbda, rel=5e-3)
     # the rate is per view: on 25 views the same λ gives 81/25 times the bpp
-    assert predict_lambda(RateTarget(calibration.view_bpp / 25, PIXELS), 25, "quick") == pytest.approx(calibration.lmbda)
+    assert predict_lambda(RateTarget(calibration.view_bpp / 25, PIXELS), 25, "quick") == pytest.approx(
+        calibration.lmbda, rel=5e-3)
     assert predict_lambda(RateTarget(2 * at_calibration.bpp, PIXELS), views, "quick") < calibration.lmbda
     assert predict_lambda(RateTarget(0.02, PIXELS), views, "quick", known=(1e-2, 0.02)) == pytest.approx(1e-2)
     assert predict_lambda(RateTarget(1e-6, PIXELS), views, "quick") == LAMBDA_RANGE[1]
@@ -42,18 +43,18 @@ def test_predicted_lambda_follows_the_calibrated_slope():
 def test_next_lambda_bisects_a_bracket_and_otherwise_takes_the_secant():
     target = RateTarget(0.03, PIXELS)
     bracket = [trial(1e-2, 0.02), trial(1e-4, 0.04)]
-    assert _next_lambda(bracket, target, -0.1) == pytest.approx(1e-3)  # geometric mean
+    assert _next_lambda(bracket, target, -0.1) == pytest.approx(1e-3, rel=5e-3)  # geometric mean, 3 digits
     one_side = [trial(1e-2, 0.02), trial(1e-3, 0.025)]
     slope = math.log(0.025 / 0.02) / math.log(0.1)
-    assert _next_lambda(one_side, target, -0.1) == pytest.approx(1e-3 * (0.03 / 0.025) ** (1 / slope))
+    assert _next_lambda(one_side, target, -0.1) == pytest.approx(1e-3 * (0.03 / 0.025) ** (1 / slope), rel=5e-3)
     flat = [trial(1e-2, 0.02), trial(1e-3, 0.02)]  # no information in the secant: the calibrated slope
-    assert _next_lambda(flat, target, -0.1) == pytest.approx(1e-3 * 1.5 ** -10)
+    assert _next_lambda(flat, target, -0.1) == pytest.approx(1e-3 * 1.5 ** -10, rel=5e-3)
 
 
 @pytest.mark.parametrize("fit", ["closest", "under"])
 def test_search_meets_a_target_on_a_power_law_rate_curve(monkeypatch, fit):
     """A fake training whose rate is 0.02 bpp · (λ / 0.01)^−0.15: the search must meet 0.035 bpp
-    in at most four trainings, warm-starting each from the one before."""
+    in at most four trainings, each from the same start (here: from scratch)."""
     starts = []
 
     class Fake(torch.nn.Module):
@@ -78,7 +79,7 @@ def test_search_meets_a_target_on_a_power_law_rate_curve(monkeypatch, fit):
     chosen = record["trials"][record["chosen"]]
     assert target.met_by(chosen["bytes"]) and float(model.lmbda) == pytest.approx(chosen["lmbda"])
     assert extras["lmbda"] == chosen["lmbda"] and extras["achieved_bpp"] == chosen["bpp"]
-    assert starts[0] is None and starts[1:] == [t["lmbda"] for t in record["trials"][:-1]]
+    assert starts == [None] * record["trainings"]
 
 
 def test_an_unreachable_target_keeps_the_nearest_and_says_so(monkeypatch):

@@ -62,6 +62,9 @@ class Codec:
     decoder: str  # module with decode_cost(payload, source) -> DecodeCost (validates the whole header) and
     #               decoded_model(payload, source, device) -> DecodedModel
     markers: dict[str, str] = field(default_factory=dict)  # plot marker per label
+    # True: a target bitrate is met while training (λ search) and names its rate point (t0.02);
+    # False: a target is planned to the codec's own rate parameters before training.
+    searches_targets: bool = False
 
     def labels(self) -> list[str]:
         """Its names in tables and plots: ``qdlr-nerf``, ``qdlr-nelf``."""
@@ -73,12 +76,14 @@ class Codec:
     def rate_point_dir(self, point: dict[str, Any]) -> str:
         """Path of a rate point below ``results/{scene}/{model}/``: ``r22/n256``; ``t0.02`` for a
         target that the codec meets while training (the latent codec's λ search)."""
-        if not all(p.name in point for p in self.rate_parameters):
+        if self.searches_targets and point.get(TARGET.name) is not None:
             return TARGET.format(point[TARGET.name])
         return "/".join(p.format(point[p.name]) for p in self.rate_parameters)
 
     def rate_point_label(self, point: dict[str, Any]) -> str:
-        """A rate point's name in tables: ``r22-n256``."""
+        """A rate point's name in tables: ``r22-n256``; ``t0.02`` for a searched target."""
+        if self.searches_targets and point.get(TARGET.name) is not None:
+            return TARGET.format(point[TARGET.name])
         return "-".join(p.format(point.get(p.name)) for p in self.rate_parameters)
 
     def stage(self, name: str) -> Stage:
@@ -146,6 +151,7 @@ LATENT = Codec(
     final_stage="latent",
     decoder="lfcomp.codecs.latent.payload",
     markers={"latent": "D"},
+    searches_targets=True,
 )
 
 CODECS: dict[str, Codec] = {codec.name: codec for codec in (QDLR, LATENT)}

@@ -248,7 +248,8 @@ def _coded(entry: Codec, metrics: dict[str, Any], path: Path) -> tuple[str, str,
     if layout and any(value is None for value in rate.values()):
         rate = layout_rate
     known = any(value is not None for value in rate.values())
-    return scene, entry.label(kind), kind, rate, (entry.rate_point_label(rate) if known else path.parent.name)
+    label = entry.rate_point_label({**rate, "target_bpp": metrics.get("target_bpp")}) if known else path.parent.name
+    return scene, entry.label(kind), kind, rate, label
 
 
 def _layout(entry: Codec, path: Path) -> tuple[str, str | None, dict[str, Any]] | None:
