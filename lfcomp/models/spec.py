@@ -19,7 +19,7 @@ from lfcomp.models.registry import MODEL_KINDS
 if TYPE_CHECKING:
     from lfcomp.config import ModelConfig
 
-__all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec"]
+__all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec", "saves_parameters"]
 
 Spec = dict[str, Any]
 
@@ -46,6 +46,12 @@ def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, in
         "norm_focal": float(norm_focal),
         "factor_ranks": {},
     }
+
+
+def saves_parameters(n1: int, n2: int, rank: int) -> bool:
+    """A layer is split into two rank-``rank`` factors (TT cores) only when they are smaller than the
+    n1 × n2 matrix: the rule of ``decompose`` and of the rate model's planned architectures."""
+    return rank * (n1 + n2) < n1 * n2
 
 
 @dataclass(frozen=True)

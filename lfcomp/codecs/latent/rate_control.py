@@ -1,4 +1,4 @@
-"""The latent codec at a target bitrate: λ predicted, then searched with warm-started trainings.
+"""The latent codec at a target bitrate: λ predicted, then searched by trainings from one start.
 
 A λ-trained codec's rate is known only once it is trained. Its size barely depends on the number
 of views (the latents are one view's grid plus a disparity grid, the networks ~1.1 KB): on the
@@ -16,9 +16,9 @@ grid (quick: 0.023–0.043 bpp at 9×9, 0.075–0.127 at 5×5 for λ = 10⁻²�
    first), bisection on log λ once two trials bracket the target; at most
    ``latent.target_trials`` trainings, λ within ``LAMBDA_RANGE``. Every trial starts from the same
    model so that trials differ in λ only: continuing from the last trial keeps adding bits whatever
-   λ (measured: a retry from a 0.035 bpp trial at 8.5× its λ ended at 0.039 bpp). The trial that meets the target best (``RateTarget.best``) is kept. A target
-   beyond what the starting model already reached at the end of the λ range is not trained
-   again: that model is the nearest point.
+   λ (measured: a retry from a 0.035 bpp trial at 8.5× its λ ended at 0.039 bpp). The trial that
+   meets the target best (``RateTarget.best``) is kept. A target beyond what the starting model
+   already reached at the end of the λ range is not trained again: that model is the nearest point.
 """
 
 from __future__ import annotations

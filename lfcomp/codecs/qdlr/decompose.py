@@ -19,17 +19,13 @@ import zarr
 from tensorly.decomposition import tensor_train
 
 from lfcomp.artifacts import atomic_output
+from lfcomp.models.spec import saves_parameters
 from lfcomp.errors import LfcompError
 from lfcomp.models.mlp import FactorizedLinear, slot_bias, slot_weight_params
 from lfcomp.models.scene import SceneModel
 
 log = logging.getLogger("lfcomp")
 FORMAT = "lfcomp-tt-cores-v1"
-
-
-def saves_parameters(n1: int, n2: int, rank: int) -> bool:
-    """A layer is split into two only when the TT cores are smaller than the matrix."""
-    return rank * (n1 + n2) < n1 * n2
 
 
 def tt_decompose_matrix(matrix: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
