@@ -8,12 +8,15 @@ For each model size (the ``quick`` and ``paper`` presets) and model kind, and ea
 * a textbook step of the same size, written here the straightforward way (NeRF: stratified samples,
   positional encoding of point and direction per sample, the MLP with its skip, alpha compositing;
   NeLF: the 4-D ray coordinate through the MLP), same batch, same threads, same Adam;
-* rendering (no gradients): lfcomp's scene model over a whole view in chunks of the preset's
-  ``chunk_rays`` (what ``render_view`` runs for evaluation, the decoder and the clip) against the
-  textbook forward pass on the same chunks.
+* rendering (no gradients): lfcomp's scene model over a whole view in the chunks ``render_view``
+  takes for evaluation, the decoder and the clip (the preset's ``chunk_rays``, on a CPU capped so
+  that an activation stays small) against the textbook forward pass in chunks of ``chunk_rays``.
 
-It prints one Markdown table of rays/s with the ratios lfcomp / textbook (> 1: lfcomp is faster).
-Timings are medians over ``--repeats`` runs of ``--steps`` steps after ``--warmup`` steps.
+It prints one Markdown table of rays/s with the ratios lfcomp / textbook (> 1: lfcomp is faster), in
+the same precision and against the textbook fp32 step (what ``precision: auto`` gains over a
+straightforward fp32 implementation).
+Timings are medians over ``--repeats`` runs of ``--steps`` steps (after warm-up), lfcomp's and the
+textbook's runs alternating so that a change of load on the machine hits both alike.
 
     python benchmarks/throughput.py --threads 2                # both sizes, both kinds
     python benchmarks/throughput.py --sizes quick --device cuda
@@ -100,16 +103,19 @@ def textbook_render(mlp: TextbookMLP, kind: str, rays: torch.Tensor, samples: in
 # --------------------------------------------------------------------------- timing
 
 
-def timed(run, warmup: int, repeats: int) -> float:
-    """Median seconds of ``run()`` after ``warmup`` calls."""
+def timed_pair(first, second, warmup: int, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``first()`` and of ``second()`` after ``warmup`` calls each, timed in
+    alternation (first, second, first, ...) so that a change of machine load hits both alike."""
     for _ in range(warmup):
-        run()
-    times = []
+        first()
+        second()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, out in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            run()
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def sync(device: torch.device) -> None:
@@ -130,7 +136,6 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
     rays = RayBatches.from_views(views, device, 0, [])
     trainer = Trainer(model, rays, model.parameters(),
                       Optimisation(args.steps, train.lr, 1.0, batch, 10**9, precision), "bench")
-    trainer_steps = timed(lambda: (trainer.run(), sync(device)), 1, args.repeats) / args.steps
 
     inputs = 4 * (1 + 2 * m.pos_freqs) if kind == "nelf" else 3 * (1 + 2 * m.pos_freqs)
     directions = 0 if kind == "nelf" else 3 * (1 + 2 * m.dir_freqs)
@@ -148,7 +153,13 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
         optimiser.step()
         sync(device)
 
-    textbook = timed(textbook_step, args.warmup, args.repeats * args.steps)
+    def textbook_steps() -> None:
+        for _ in range(args.steps):
+            textbook_step()
+
+    trainer_run, textbook_run = timed_pair(lambda: (trainer.run(), sync(device)), textbook_steps, args.warmup,
+                                             args.repeats)
+    trainer_steps, textbook = trainer_run / args.steps, textbook_run / args.steps
 
     model.eval()
 
@@ -156,10 +167,12 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
                             torch.arange(SIZE[1], device=device, dtype=torch.float32), indexing="ij")
     xs, ys = xs.reshape(-1), ys.reshape(-1)
 
+    lfcomp_chunk = model.rays_per_chunk(chunk)  # on a CPU, capped so an activation fits (render_view)
+
     @torch.no_grad()
     def lfcomp_render() -> None:  # what SceneModel.render_view does, minus the copy to numpy
-        for start in range(0, xs.numel(), chunk):
-            x, y = xs[start:start + chunk], ys[start:start + chunk]
+        for start in range(0, xs.numel(), lfcomp_chunk):
+            x, y = xs[start:start + lfcomp_chunk], ys[start:start + lfcomp_chunk]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 model(torch.full_like(x, 0.5), torch.full_like(x, -0.5), x, y)
         sync(device)
@@ -173,8 +186,7 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
         sync(device)
 
     pixels = SIZE[0] * SIZE[1]
-    render_lfcomp = timed(lfcomp_render, 1, args.repeats)
-    render_textbook = timed(textbook_render_view, 1, args.repeats)
+    render_lfcomp, render_textbook = timed_pair(lfcomp_render, textbook_render_view, args.warmup, args.repeats)
     return {"preset": preset, "kind": kind, "precision": precision, "batch": batch,
             "train_lfcomp": batch / trainer_steps, "train_textbook": batch / textbook,
             "render_lfcomp": pixels / render_lfcomp, "render_textbook": pixels / render_textbook}
@@ -188,7 +200,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed run")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each before timing")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -202,15 +214,18 @@ def main() -> None:
                 print(f"measured {preset} {kind} {precision}", flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"\nThroughput on {name} (torch {torch.__version__}), rays/s; ratio = lfcomp / textbook\n")
-    print("| size | kind | precision | batch | train lfcomp | train textbook | ratio | render lfcomp | "
-          "render textbook | ratio |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    reference = {(r["preset"], r["kind"]): r for r in rows if r["precision"] == "fp32"}
+    print("| size | kind | precision | batch | train lfcomp | train textbook | ratio | vs textbook fp32 | "
+          "render lfcomp | render textbook | ratio | vs textbook fp32 |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        fp32 = reference.get((r["preset"], r["kind"]))
+        train_fp32 = f"{r['train_lfcomp'] / fp32['train_textbook']:.2f}" if fp32 else "–"
+        render_fp32 = f"{r['render_lfcomp'] / fp32['render_textbook']:.2f}" if fp32 else "–"
         print(f"| {r['preset']} | {r['kind']} | {r['precision']} | {r['batch']} | {r['train_lfcomp']:,.0f} | "
-              f"{r['train_textbook']:,.0f} | {r['train_lfcomp'] / r['train_textbook']:.2f} | "
+              f"{r['train_textbook']:,.0f} | {r['train_lfcomp'] / r['train_textbook']:.2f} | {train_fp32} | "
               f"{r['render_lfcomp']:,.0f} | {r['render_textbook']:,.0f} | "
-              f"{r['render_lfcomp'] / r['render_textbook']:.2f} |")
-
+              f"{r['render_lfcomp'] / r['render_textbook']:.2f} | {render_fp32} |")
 
 if __name__ == "__main__":
     main()

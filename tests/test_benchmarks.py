@@ -16,4 +16,4 @@ def test_throughput_benchmark_prints_its_table() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| smoke |")]
     assert [row.split("|")[2].strip() for row in rows] == ["nerf", "nelf"]
-    assert all(len(row.split("|")) == 12 for row in rows)
+    assert all(len(row.split("|")) == 14 for row in rows)

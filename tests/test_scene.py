@@ -113,3 +113,21 @@ def test_every_model_kind_has_a_field_and_preset_sizes():
 def test_a_kinds_spec_is_json_native():
     spec = make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0)
     assert spec["field"]["skips"] == [2] and isinstance(spec["field"]["skips"], list)
+
+
+def test_cpu_rendering_keeps_a_chunk_activation_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CPU a chunk holds at most CPU_ACTIVATION_BYTES of one activation (points × widest
+    layer); what is rendered does not change with it."""
+    import lfcomp.models.scene as scene
+
+    quick = PRESETS["quick"]["nerf"].model  # 4×64, 32 samples: 8 MiB / (4 B · 64 · 32) = 1024 rays
+    spec = make_spec(quick, (3, 3), (64, 64), 2.0, 6.0, 80.0)
+    model = SceneModel(spec, initial_camera(64, 64, (-1, 1), 2.0, 6.0))
+    assert model.rays_per_chunk(4096) == 1024 and model.rays_per_chunk(100) == 100
+    nelf = SceneModel(make_spec(PRESETS["quick"]["nelf"].model, (3, 3), (64, 64), 2.0, 6.0, 80.0),
+                      initial_camera(64, 64, (-1, 1), 2.0, 6.0))
+    assert nelf.rays_per_chunk(65536) == (8 << 20) // (4 * 128)  # one evaluation per ray, width 128
+    whole, _ = model.render_view(0.5, 0.5, chunk_rays=4096)
+    monkeypatch.setattr(scene, "CPU_ACTIVATION_BYTES", 4 * 64 * 32 * 100)  # 100 rays a chunk
+    assert model.rays_per_chunk(4096) == 100
+    assert np.array_equal(to_uint8(whole), to_uint8(model.render_view(0.5, 0.5, chunk_rays=4096)[0]))

@@ -13,12 +13,17 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from lfcomp.errors import LfcompError
 
-__all__ = ["CameraConfig", "Config", "DistillConfig", "LatentConfig", "LowRankConfig", "ModelConfig", "QuantizeConfig",
-           "RuntimeConfig", "TrainConfig", "merge"]
+__all__ = ["CameraConfig", "Config", "DistillConfig", "LatentConfig", "LowRankConfig", "ModelConfig", "Precision",
+           "QuantizeConfig", "RuntimeConfig", "TrainConfig", "merge"]
+
+# The arithmetic a training stage runs in: fp32, bf16 autocast, or auto (bf16 where the device
+# computes it natively, fp32 elsewhere: ``lfcomp.engine.device.resolve_precision``). Rendering for
+# evaluation and decoding is fp32 whatever a stage trained in.
+Precision = Literal["fp32", "bf16", "auto"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class TrainConfig:
     log_every: int
     eval_views: str | int  # "all" or a number of views spread over the grid
     chunk_rays: int
-    precision: str  # fp32 | bf16 | auto: the NeRF-org/NeLF-org training (lfcomp.engine.device.resolve_precision)
+    precision: Precision  # the NeRF-org/NeLF-org training's
     holdout_views: tuple[tuple[int, int], ...]  # never trained on, reported apart (view synthesis)
     resume_every: int  # steps between resume states of train, lowrank and distill
 
@@ -73,6 +78,7 @@ class LowRankConfig:
     z_update_every: int
     lr: float
     lr_final_ratio: float
+    precision: Precision
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class DistillConfig:
     steps: int
     lr: float
     lr_final_ratio: float
+    precision: Precision
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class QuantizeConfig:
     kmeans_iters: int
     lr: float
     lr_final_ratio: float
+    precision: Precision
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,10 @@ def merge(cfg: Config, overrides: Mapping[str, Any], where: str = "--set") -> Co
 def _coerce(value: Any, hint: Any, where: str, name: str) -> Any:
     """``value`` as the field type ``hint`` (ints for floats, lists for tuples); else a clean error."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise LfcompError(where, f"{name}: expected one of {', '.join(args)}, got {value!r}")
     if origin in (typing.Union, types.UnionType):
         for option in args:
             try:

@@ -30,12 +30,12 @@ def bf16_supported(device: torch.device) -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
+def resolve_precision(name: str, device: torch.device, where: str = "train.precision") -> str:
     """The training precision a stage runs in: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where
     the device computes it natively, fp32 elsewhere; on CUDA, fp32 matmuls may then use TF32).
     Rendering for the decoder is always fp32: the precision of a bitstream's views is its format's."""
     if name not in PRECISIONS:
-        raise LfcompError("train.precision", f"unknown precision {name!r} (choose from {', '.join(PRECISIONS)})")
+        raise LfcompError(where, f"unknown precision {name!r} (choose from {', '.join(PRECISIONS)})")
     if name != "auto":
         return name
     if device.type == "cuda":

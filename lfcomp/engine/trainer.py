@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -93,10 +94,14 @@ class Trainer:
         loop = TrainingLoop(self.model, self.optimiser, self.scheduler, self.rays.generator, [], [])
         first = self.resume.restore(loop) + 1 if self.resume else 1
         _STOP.active = True
+        started = time.perf_counter()
         try:
             self._steps(first, loop, render or self.model, extra_loss, after_step, status)
         finally:
             _STOP.active = False
+        steps, seconds = self.optimisation.steps - first + 1, time.perf_counter() - started
+        log.info("%s: %d steps in %.1f s (%.1f ms/step, %s)", self.desc, steps, seconds, 1e3 * seconds / max(steps, 1),
+                 resolve_precision(self.optimisation.precision, self.rays.colours.device))
         return loop.history
 
     def _steps(self, first: int, loop: TrainingLoop, render: Render, extra_loss: Callable[[], torch.Tensor] | None,

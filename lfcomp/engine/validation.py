@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,6 +54,7 @@ def evaluate(model: SceneModel, views: np.ndarray, train_cfg: TrainConfig) -> di
     """PSNR (RGB and Y), per view and mean, on ``train.eval_views`` of the training views, with the
     scene's trivial floors (a warning names each one the model ends below); held-out views
     (``train.holdout_views``) are reported apart under ``holdout``."""
+    started = time.perf_counter()
     holdout = [tuple(map(int, p)) for p in train_cfg.holdout_views]
     positions = [p for p in eval_positions(views.shape[:2], train_cfg.eval_views) if p not in holdout]
     report = _psnr_of(model, views, positions, train_cfg.chunk_rays)
@@ -61,4 +63,5 @@ def evaluate(model: SceneModel, views: np.ndarray, train_cfg: TrainConfig) -> di
     if holdout:
         report["holdout"] = _psnr_of(model, views, holdout, train_cfg.chunk_rays)
         log.info("held-out views %s: PSNR %.2f dB", holdout, report["holdout"]["psnr_rgb"])
+    log.info("evaluation: %d views rendered in %.1f s", len(positions) + len(holdout), time.perf_counter() - started)
     return report

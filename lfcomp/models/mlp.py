@@ -13,8 +13,19 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FactorizedLinear", "encoded_size", "make_slot", "positional_encoding", "run_trunk", "slot_bias",
-           "slot_weight_params", "trunk_shapes"]
+__all__ = ["FactorizedLinear", "compute_dtype", "encoded_size", "make_slot", "positional_encoding", "run_trunk",
+           "slot_bias", "slot_weight_params", "trunk_shapes"]
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype linear layers compute ``x`` in: autocast's (bf16 training) or ``x``'s own.
+
+    Casting an input once to it, before it is concatenated with activations, spares autocast a
+    concatenation promoted to fp32 and a second cast; in fp32 it is a no-op, so fp32 arithmetic
+    (the decoder's, fixed by the bitstream format) is unchanged."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
 
 
 def positional_encoding(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
@@ -75,9 +86,10 @@ def trunk_shapes(input_dim: int, depth: int, width: int, skips: list[int]) -> di
 
 def run_trunk(slots: nn.ModuleDict, encoded: torch.Tensor, depth: int, skips: list[int]) -> torch.Tensor:
     """The trunk's ReLU features of an encoded input (skip connections as in ``trunk_shapes``)."""
+    encoded = encoded.to(compute_dtype(encoded))
     h = encoded
     for i in range(depth):
         if i in skips and i > 0:
             h = torch.cat([h, encoded], dim=-1)
-        h = torch.relu(slots[f"trunk{i}"](h))
+        h = torch.relu_(slots[f"trunk{i}"](h))  # in place: a fresh buffer per layer costs more than the ReLU
     return h

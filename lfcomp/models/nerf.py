@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from lfcomp.models.mlp import encoded_size, make_slot, positional_encoding, run_trunk, trunk_shapes
+from lfcomp.models.mlp import compute_dtype, encoded_size, make_slot, positional_encoding, run_trunk, trunk_shapes
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
 
@@ -58,11 +58,11 @@ class NerfField(nn.Module):
         h = run_trunk(self.slots, positional_encoding(points, self.pos_freqs), self.depth, self.skips)
         sigma = torch.relu(self.slots["sigma"](h)).squeeze(-1)
         feature = self.slots["feature"](h)
-        encoded = positional_encoding(directions, self.dir_freqs)
+        encoded = positional_encoding(directions, self.dir_freqs).to(compute_dtype(feature))
         samples = points.shape[0] // max(directions.shape[0], 1)
         encoded = encoded.unsqueeze(1).expand(-1, samples, -1).reshape(-1, encoded.shape[-1])
         h = torch.cat([feature, encoded], dim=-1)
-        h = torch.relu(self.slots["color_hidden"](h))
+        h = torch.relu_(self.slots["color_hidden"](h))
         rgb = torch.sigmoid(self.slots["rgb"](h))
         return rgb, sigma
 

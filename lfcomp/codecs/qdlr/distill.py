@@ -52,13 +52,13 @@ def distill(model: SceneModel, views: np.ndarray, cfg: DistillConfig, train_cfg:
     """Fine-tune the distilled network; returns it and the stage extras."""
     seed_everything(train_cfg.seed)
     device = model.camera.log_focal.device
-    before = evaluate(model, views, train_cfg)
-    log.info("DLR-NeRF initialised from cores: PSNR %.2f dB, %d parameters", before["psnr_rgb"], count_field_params(model))
+    log.info("DLR-NeRF initialised from cores (renders as the low-rank network: the lowrank stage's PSNR), "
+             "%d parameters", count_field_params(model))
     rays = RayBatches.from_views(views, device, train_cfg.seed + 2, train_cfg.holdout_views)
-    optimisation = Optimisation(cfg.steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays, train_cfg.log_every)
+    optimisation = Optimisation(cfg.steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays, train_cfg.log_every,
+                                cfg.precision)
     history = Trainer(model, rays, list(model.field.parameters()), optimisation, "distill", resume).run()
     report = evaluate(model, views, train_cfg)
     report["params"] = count_field_params(model)
-    report["psnr_rgb_from_cores"] = before["psnr_rgb"]
     log.info("DLR-NeRF fine-tuned: PSNR %.2f dB (RGB), %d parameters", report["psnr_rgb"], report["params"])
     return model, {"history": history, "report": report}

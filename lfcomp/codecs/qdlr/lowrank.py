@@ -110,7 +110,7 @@ def admm_lowrank(model: SceneModel, views: np.ndarray, rank: int, cfg: LowRankCo
 
         resume.load_extra_state = load_admm_state
     optimisation = Optimisation(cfg.steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays, train_cfg.log_every,
-                                loss_reduction="sum")
+                                cfg.precision, loss_reduction="sum")
     history = Trainer(model, rays, list(model.field.parameters()), optimisation, f"lowrank r={rank}", resume).run(
         extra_loss=augmented_term, after_step=admm_update)
     with torch.no_grad():

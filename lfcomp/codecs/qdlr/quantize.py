@@ -176,7 +176,7 @@ def quantize_model(model: SceneModel, views: np.ndarray, centroids: int, cfg: Qu
         ranges.append(value_range)
         trainable = [p for _, p in weights[index + 1:]] + biases
         optimisation = Optimisation(cfg.steps_per_layer, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays,
-                                    train_cfg.log_every)
+                                    train_cfg.log_every, cfg.precision)
         desc = f"QAT {index + 1}/{len(weights)} {'.'.join(name.split('.')[2:-1])}"
         history += Trainer(model, rays, trainable, optimisation, desc).run()
 
@@ -218,7 +218,7 @@ def update_codebook(model: SceneModel, rays: RayBatches, weights: list[tuple[str
 
     if cfg.codebook_steps > 0:
         optimisation = Optimisation(cfg.codebook_steps, cfg.lr, cfg.lr_final_ratio, train_cfg.batch_rays,
-                                    train_cfg.log_every)
+                                    train_cfg.log_every, cfg.precision)
         Trainer(model, rays, [centres] + biases, optimisation, "codebook update").run(render=render)
     new = centres.detach().cpu().float()
     order = torch.argsort(new)
