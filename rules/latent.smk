@@ -22,6 +22,7 @@ rule latent_fit:
         preset=PRESET,
         device=config["device"],
     threads: config["threads"]["stage"]
+    priority: 1  # the λ searches run one after another (each warm-starts the next): start them early
     resources:
         **job_resources("gpu"),
     conda:

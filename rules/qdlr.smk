@@ -21,6 +21,7 @@ rule train:
         preset=PRESET,
         device=config["device"],
     threads: config["threads"]["train"]
+    priority: 2  # first: every rate point of its kind waits for it
     resources:
         **job_resources("train"),
     conda:
