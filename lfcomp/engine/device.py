@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import torch
 
+from lfcomp.config.sections import Precision
 from lfcomp.errors import LfcompError
 
 __all__ = ["PRECISIONS", "bf16_supported", "resolve_device", "resolve_precision", "seed_everything"]
 
-PRECISIONS = ("fp32", "bf16", "auto")
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)  # the config's values, in one place
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -30,12 +33,12 @@ def bf16_supported(device: torch.device) -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def resolve_precision(name: str, device: torch.device, where: str = "train.precision") -> str:
+def resolve_precision(name: str, device: torch.device) -> str:
     """The training precision a stage runs in: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where
     the device computes it natively, fp32 elsewhere; on CUDA, fp32 matmuls may then use TF32).
     Rendering for the decoder is always fp32: the precision of a bitstream's views is its format's."""
     if name not in PRECISIONS:
-        raise LfcompError(where, f"unknown precision {name!r} (choose from {', '.join(PRECISIONS)})")
+        raise LfcompError("train.precision", f"unknown precision {name!r} (choose from {', '.join(PRECISIONS)})")
     if name != "auto":
         return name
     if device.type == "cuda":

@@ -93,22 +93,23 @@ class Trainer:
         self.model.train()
         loop = TrainingLoop(self.model, self.optimiser, self.scheduler, self.rays.generator, [], [])
         first = self.resume.restore(loop) + 1 if self.resume else 1
+        precision = resolve_precision(self.optimisation.precision, self.rays.colours.device)
         _STOP.active = True
         started = time.perf_counter()
         try:
-            self._steps(first, loop, render or self.model, extra_loss, after_step, status)
+            self._steps(first, loop, render or self.model, precision == "bf16", extra_loss, after_step, status)
         finally:
             _STOP.active = False
         steps, seconds = self.optimisation.steps - first + 1, time.perf_counter() - started
         log.info("%s: %d steps in %.1f s (%.1f ms/step, %s)", self.desc, steps, seconds, 1e3 * seconds / max(steps, 1),
-                 resolve_precision(self.optimisation.precision, self.rays.colours.device))
+                 precision)
         return loop.history
 
-    def _steps(self, first: int, loop: TrainingLoop, render: Render, extra_loss: Callable[[], torch.Tensor] | None,
-               after_step: Callable[[int], None] | None, status: Callable[[], dict[str, float]] | None) -> None:
+    def _steps(self, first: int, loop: TrainingLoop, render: Render, use_bf16: bool,
+               extra_loss: Callable[[], torch.Tensor] | None, after_step: Callable[[int], None] | None,
+               status: Callable[[], dict[str, float]] | None) -> None:
         opt, rays, resume = self.optimisation, self.rays, self.resume
         steps, history, running = opt.steps, loop.history, loop.running
-        use_bf16 = resolve_precision(opt.precision, rays.colours.device) == "bf16"
         device_type = rays.colours.device.type
         with tqdm(range(first, steps + 1), desc=self.desc, unit="step", mininterval=2.0, leave=False,
                   initial=first - 1, total=steps) as bar:
