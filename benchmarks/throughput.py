@@ -15,8 +15,9 @@ For each model size (the ``quick`` and ``paper`` presets) and model kind, and ea
 It prints one Markdown table of rays/s with the ratios lfcomp / textbook (> 1: lfcomp is faster), in
 the same precision and against the textbook fp32 step (what ``precision: auto`` gains over a
 straightforward fp32 implementation).
-Timings are medians over ``--repeats`` runs of ``--steps`` steps (after warm-up), lfcomp's and the
-textbook's runs alternating so that a change of load on the machine hits both alike.
+Timings are medians over ``--repeats`` runs of ``--steps`` steps (after warm-up), lfcomp's, the
+textbook's and (for a bf16 row) the textbook fp32 runs alternating, so that a change of load on the
+machine hits all alike and every ratio of a row is between runs timed together.
 
     python benchmarks/throughput.py --threads 2                # both sizes, both kinds
     python benchmarks/throughput.py --sizes quick --device cuda
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 
 from lfcomp.config import load_preset
-from lfcomp.engine.device import bf16_supported, resolve_device
+from lfcomp.engine.device import bf16_supported, resolve_device, resolve_precision
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.models.camera import initial_camera
@@ -103,19 +104,19 @@ def textbook_render(mlp: TextbookMLP, kind: str, rays: torch.Tensor, samples: in
 # --------------------------------------------------------------------------- timing
 
 
-def timed_pair(first, second, warmup: int, repeats: int) -> tuple[float, float]:
-    """Median seconds of ``first()`` and of ``second()`` after ``warmup`` calls each, timed in
-    alternation (first, second, first, ...) so that a change of machine load hits both alike."""
+def timed_alternately(runs: list, warmup: int, repeats: int) -> list[float]:
+    """Median seconds of each of ``runs`` after ``warmup`` calls each, timed in alternation (a, b,
+    c, a, b, c, ...) so that a change of machine load hits all alike."""
     for _ in range(warmup):
-        first()
-        second()
-    times: tuple[list[float], list[float]] = ([], [])
+        for run in runs:
+            run()
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        for run, out in ((first, times[0]), (second, times[1])):
+        for run, out in zip(runs, times):
             start = time.perf_counter()
             run()
             out.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(t) for t in times]
 
 
 def sync(device: torch.device) -> None:
@@ -143,9 +144,9 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
     optimiser = torch.optim.Adam(mlp.parameters(), lr=train.lr)
     colours = torch.rand(batch, 3, device=device)
 
-    def textbook_step() -> None:
+    def textbook_step(in_bf16: bool) -> None:
         r = torch.rand(batch, 4, device=device) * 2 - 1
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=in_bf16):
             out = textbook_render(mlp, kind, r, m.samples, m.pos_freqs, m.dir_freqs)
         loss = ((out.float() - colours) ** 2).mean()
         optimiser.zero_grad(set_to_none=True)
@@ -153,13 +154,14 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
         optimiser.step()
         sync(device)
 
-    def textbook_steps() -> None:
+    def textbook_steps(in_bf16: bool) -> None:
         for _ in range(args.steps):
-            textbook_step()
+            textbook_step(in_bf16)
 
-    trainer_run, textbook_run = timed_pair(lambda: (trainer.run(), sync(device)), textbook_steps, args.warmup,
-                                             args.repeats)
-    trainer_steps, textbook = trainer_run / args.steps, textbook_run / args.steps
+    # The textbook fp32 step, the reference of every row, is timed in the same alternation.
+    train_runs = [lambda: (trainer.run(), sync(device)), lambda: textbook_steps(bf16)]
+    train_runs += [lambda: textbook_steps(False)] if bf16 else []
+    train_times = [t / args.steps for t in timed_alternately(train_runs, args.warmup, args.repeats)]
 
     model.eval()
 
@@ -178,18 +180,22 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
         sync(device)
 
     @torch.no_grad()
-    def textbook_render_view() -> None:
+    def textbook_render_view(in_bf16: bool) -> None:
         for start in range(0, SIZE[0] * SIZE[1], chunk):
             r = torch.rand(min(chunk, SIZE[0] * SIZE[1] - start), 4, device=device) * 2 - 1
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=in_bf16):
                 textbook_render(mlp, kind, r, m.samples, m.pos_freqs, m.dir_freqs)
         sync(device)
 
     pixels = SIZE[0] * SIZE[1]
-    render_lfcomp, render_textbook = timed_pair(lfcomp_render, textbook_render_view, args.warmup, args.repeats)
+    render_runs = [lfcomp_render, lambda: textbook_render_view(bf16)]
+    render_runs += [lambda: textbook_render_view(False)] if bf16 else []
+    render_times = timed_alternately(render_runs, args.warmup, args.repeats)
     return {"preset": preset, "kind": kind, "precision": precision, "batch": batch,
-            "train_lfcomp": batch / trainer_steps, "train_textbook": batch / textbook,
-            "render_lfcomp": pixels / render_lfcomp, "render_textbook": pixels / render_textbook}
+            "train_lfcomp": batch / train_times[0], "train_textbook": batch / train_times[1],
+            "train_textbook_fp32": batch / train_times[-1],
+            "render_lfcomp": pixels / render_times[0], "render_textbook": pixels / render_times[1],
+            "render_textbook_fp32": pixels / render_times[-1]}
 
 
 def main() -> None:
@@ -214,18 +220,56 @@ def main() -> None:
                 print(f"measured {preset} {kind} {precision}", flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"\nThroughput on {name} (torch {torch.__version__}), rays/s; ratio = lfcomp / textbook\n")
-    reference = {(r["preset"], r["kind"]): r for r in rows if r["precision"] == "fp32"}
     print("| size | kind | precision | batch | train lfcomp | train textbook | ratio | vs textbook fp32 | "
           "render lfcomp | render textbook | ratio | vs textbook fp32 |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        fp32 = reference.get((r["preset"], r["kind"]))
-        train_fp32 = f"{r['train_lfcomp'] / fp32['train_textbook']:.2f}" if fp32 else "–"
-        render_fp32 = f"{r['render_lfcomp'] / fp32['render_textbook']:.2f}" if fp32 else "–"
+        train_fp32 = f"{r['train_lfcomp'] / r['train_textbook_fp32']:.2f}"
+        render_fp32 = f"{r['render_lfcomp'] / r['render_textbook_fp32']:.2f}"
         print(f"| {r['preset']} | {r['kind']} | {r['precision']} | {r['batch']} | {r['train_lfcomp']:,.0f} | "
               f"{r['train_textbook']:,.0f} | {r['train_lfcomp'] / r['train_textbook']:.2f} | {train_fp32} | "
               f"{r['render_lfcomp']:,.0f} | {r['render_textbook']:,.0f} | "
               f"{r['render_lfcomp'] / r['render_textbook']:.2f} | {render_fp32} |")
+
+    print_stage_hours(rows, device)
+
+
+def stage_steps(cfg) -> dict[str, int]:
+    """Training steps of each compression stage of a preset, per scene (train) or per rate point;
+    quantize trains ``steps_per_layer`` after each weight matrix of the dense network (a factorized
+    slot has two: more) and ``codebook_steps`` at the end."""
+    model = SceneModel(make_spec(cfg.model, GRID, SIZE, cfg.camera.near, cfg.camera.far, 100.0),
+                       initial_camera(*SIZE, (-1.0, 1.0), cfg.camera.near, cfg.camera.far))
+    matrices = sum(1 for _, slot in model.field.named_slots())
+    return {"train": cfg.train.steps, "lowrank": cfg.lowrank.steps, "distill": cfg.distill.steps,
+            "quantize": cfg.quantize.steps_per_layer * matrices + cfg.quantize.codebook_steps}
+
+
+def print_stage_hours(rows: list[dict], device: torch.device) -> None:
+    """Hours of each stage of the paper preset on this device: its steps × batch rays / the training
+    rays/s measured above in the stage's precision (the dense network's step: an upper bound for
+    distill and quantize, whose networks are factorized or partly frozen; evaluation not counted)."""
+    measured = {(r["kind"], r["precision"]): r["train_lfcomp"] for r in rows if r["preset"] == "paper"}
+    if not measured:
+        return
+    print("\nPaper preset on this device, hours per stage (steps x batch / measured training rays/s):\n")
+    print("| kind | stage | precision | steps | hours | for the paper's rate points |")
+    print("|---|---|---|---:|---:|---:|")
+    for kind in dict.fromkeys(k for k, _ in measured):
+        cfg = load_preset("paper", kind)
+        ranks = len({rank for rank, _ in cfg.rate_points})
+        runs = {"train": 1, "lowrank": ranks, "distill": ranks, "quantize": len(cfg.rate_points)}
+        total = 0.0
+        for stage, steps in stage_steps(cfg).items():
+            precision = resolve_precision(getattr(cfg, stage).precision, device)
+            if (kind, precision) not in measured:
+                continue
+            hours = steps * cfg.train.batch_rays / measured[kind, precision] / 3600
+            total += hours * runs[stage]
+            print(f"| {kind} | {stage} | {precision} | {steps:,} | {hours:,.1f} | x{runs[stage]} = "
+                  f"{hours * runs[stage]:,.1f} |")
+        print(f"| {kind} | **all stages, one scene** | | | | **{total:,.1f}** |")
+
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,12 @@
-"""The benchmark scripts stay runnable (their figures are printed by them, never asserted here)."""
+"""The benchmark scripts stay runnable; their measured figures are printed, never asserted (the arithmetic on them is)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,3 +19,25 @@ def test_throughput_benchmark_prints_its_table() -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("| smoke |")]
     assert [row.split("|")[2].strip() for row in rows] == ["nerf", "nelf"]
     assert all(len(row.split("|")) == 14 for row in rows)
+
+
+def test_paper_stage_hours_follow_from_the_measured_rays_per_second(capsys) -> None:
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    rows = [{"preset": "paper", "kind": "nerf", "precision": p, "train_lfcomp": rate}
+            for p, rate in (("fp32", 512.0), ("bf16", 1024.0))]
+    throughput.print_stage_hours(rows, torch.device("cpu"))
+    lines = {line.split("|")[2].strip(): line.split("|") for line in capsys.readouterr().out.splitlines()
+             if line.startswith("| nerf |")}
+    train, distill = lines["train"], lines["distill"]
+    rate = 1024.0 if train[3].strip() == "bf16" else 512.0  # auto: bf16 where this CPU has it
+    assert float(train[5]) == pytest.approx(300_000 * 1024 / rate / 3600, abs=0.05)
+    assert distill[3].strip() == "fp32" and float(distill[5]) == pytest.approx(200_000 * 1024 / 512 / 3600, abs=0.05)
+    assert lines["quantize"][6].strip().startswith("x6 =")  # the paper's six rate points
+    assert lines["lowrank"][6].strip().startswith("x4 =")  # on four ranks
+    assert "**all stages, one scene**" in lines

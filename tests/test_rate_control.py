@@ -93,6 +93,23 @@ def test_an_unreachable_target_keeps_the_nearest_and_says_so(monkeypatch):
     assert extras["target"]["trainings"] == 1 and extras["lmbda"] == LAMBDA_RANGE[0]
 
 
+@pytest.mark.parametrize(("target_bpp", "rates", "trainings"), [
+    (0.07, [0.0405, 0.0378, 0.0407], 2),  # cotton128's 0.07 target: the retry moved away from it
+    (0.02, [0.0245, 0.0233, 0.0106], 2),  # its 0.02 target: the retry closed a quarter of the gap
+    (0.03, [0.0500, 0.0350, 0.0320], 3),  # closed more than half: the third training is worth it
+    (0.03, [0.0500, 0.0250, 0.0300], 3),  # the retry overshot: a bracket, bisected
+])
+def test_search_stops_when_the_rate_stops_following_lambda(monkeypatch, target_bpp, rates, trainings):
+    produced = iter(rates)
+    monkeypatch.setattr(rate_control, "fit_latent", lambda views, lmbda, cfg, device, init=None, resume=None: (
+        torch.nn.Linear(1, 1), {"report": {"psnr_rgb": 30.0, "steps": 10}, "history": []}))
+    monkeypatch.setattr(rate_control, "measure_bytes", lambda model, views, lmbda: round(next(produced) * PIXELS / 8))
+    cfg = merge(load_preset("quick"), {"latent": {"target_trials": 3}})
+    _, extras = fit_to_target(np.zeros((9, 9, 128, 128, 3), np.uint8), RateTarget(target_bpp, PIXELS), cfg,
+                              torch.device("cpu"))
+    assert extras["target"]["trainings"] == trainings
+
+
 def test_latent_fit_to_target_bytes_writes_the_stream_it_measured(tmp_path):
     lf, first, model, stream = (tmp_path / n for n in ("lf.zarr", "first.pt", "model.pt", "model.lfc"))
     assert main(["ingest", str(SCENE), str(lf), "--format", "hci", "--views", "5", "5", "--crop", "32", "32"]) == 0

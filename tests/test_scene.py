@@ -81,6 +81,36 @@ def test_field_skip_and_factorized_slots():
     assert torch.all((rgb >= 0) & (rgb <= 1)) and torch.all(sigma >= 0)
 
 
+@pytest.mark.parametrize("ranks", [None, {"feature": 5, "color_hidden": 4}])
+def test_training_heads_compute_the_rendered_function(ranks: dict[str, int] | None) -> None:
+    """Training merges the heads and adds the direction's share once per ray: the same values and
+    gradients as the heads as rendered (the format's arithmetic), up to rounding."""
+    torch.manual_seed(0)
+    field = NerfField(4, 16, [2], 3, 1, factor_ranks=ranks)
+    h, encoded = torch.randn(6 * 8, 16), torch.randn(6, 9)
+    values, grads = [], []
+    for heads in (field.heads_in_training, field.heads_as_rendered):
+        field.zero_grad()
+        sigma, hidden = heads(h, encoded)
+        (sigma.square().sum() + hidden.sin().sum()).backward()
+        values.append(torch.cat([sigma, hidden], dim=-1).detach())
+        grads.append({name: p.grad.clone() for name, p in field.named_parameters() if p.grad is not None})
+    assert values[0].shape == (48, 1 + 8) and torch.allclose(values[0], values[1], atol=1e-5)
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) >= 4
+    for name, grad in grads[0].items():
+        assert torch.allclose(grad, grads[1][name], atol=1e-4), name
+
+
+def test_field_takes_the_training_heads_only_with_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    field = NerfField(4, 16, [2], 3, 1)
+    taken = []
+    monkeypatch.setattr(field, "heads_in_training", lambda *a: taken.append("training") or field.heads_as_rendered(*a))
+    field(torch.rand(8, 3), torch.rand(2, 3))
+    with torch.no_grad():
+        field(torch.rand(8, 3), torch.rand(2, 3))
+    assert taken == ["training"]
+
+
 def test_scene_model_renders_any_viewpoint_deterministically():
     torch.manual_seed(0)
     spec = make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0)
@@ -120,13 +150,13 @@ def test_cpu_rendering_keeps_a_chunk_activation_small(monkeypatch: pytest.Monkey
     layer); what is rendered does not change with it."""
     import lfcomp.models.scene as scene
 
-    quick = PRESETS["quick"]["nerf"].model  # 4×64, 32 samples: 8 MiB / (4 B · 64 · 32) = 1024 rays
+    quick = PRESETS["quick"]["nerf"].model  # 4×64, 32 samples: 4 MiB / (4 B · 64 · 32) = 512 rays
     spec = make_spec(quick, (3, 3), (64, 64), 2.0, 6.0, 80.0)
     model = SceneModel(spec, initial_camera(64, 64, (-1, 1), 2.0, 6.0))
-    assert model.rays_per_chunk(4096) == 1024 and model.rays_per_chunk(100) == 100
+    assert model.rays_per_chunk(4096) == 512 and model.rays_per_chunk(100) == 100
     nelf = SceneModel(make_spec(PRESETS["quick"]["nelf"].model, (3, 3), (64, 64), 2.0, 6.0, 80.0),
                       initial_camera(64, 64, (-1, 1), 2.0, 6.0))
-    assert nelf.rays_per_chunk(65536) == (8 << 20) // (4 * 128)  # one evaluation per ray, width 128
+    assert nelf.rays_per_chunk(65536) == (4 << 20) // (4 * 128)  # one evaluation per ray, width 128
     whole, _ = model.render_view(0.5, 0.5, chunk_rays=4096)
     monkeypatch.setattr(scene, "CPU_ACTIVATION_BYTES", 4 * 64 * 32 * 100)  # 100 rays a chunk
     assert model.rays_per_chunk(4096) == 100

@@ -79,7 +79,7 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, rays: RayBatches, params: Iterable[torch.nn.Parameter] | list[dict],
                  optimisation: Optimisation, desc: str, resume: Resume | None = None) -> None:
         self.model, self.rays, self.optimisation, self.desc, self.resume = model, rays, optimisation, desc, resume
-        self.optimiser = torch.optim.Adam(params, lr=optimisation.lr)
+        self.optimiser = torch.optim.Adam(params, lr=optimisation.lr, fused=True)
         gamma = optimisation.lr_final_ratio ** (1.0 / max(optimisation.steps, 1))
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimiser, gamma)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FactorizedLinear", "compute_dtype", "encoded_size", "make_slot", "positional_encoding", "run_trunk",
-           "slot_bias", "slot_weight_params", "trunk_shapes"]
+__all__ = ["FactorizedLinear", "compute_dtype", "encoded_size", "linear_heads", "linear_of_repeated_concat",
+           "make_slot",
+           "positional_encoding", "run_trunk", "slot_bias", "slot_weight_params", "trunk_shapes"]
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -64,6 +66,31 @@ class FactorizedLinear(nn.Module):
 
 def make_slot(in_features: int, out_features: int, rank: int | None) -> nn.Module:
     return nn.Linear(in_features, out_features) if rank is None else FactorizedLinear(in_features, out_features, rank)
+
+
+def linear_heads(slots: list[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    """``[slot(x) for slot in slots]``, as one matmul when every slot is dense (one pass over ``x``,
+    forward and backward, instead of one per head). Training only, like the next function."""
+    if not all(isinstance(slot, nn.Linear) for slot in slots):
+        return [slot(x) for slot in slots]
+    out = F.linear(x, torch.cat([slot.weight for slot in slots]), torch.cat([slot.bias for slot in slots]))
+    return list(out.split([slot.out_features for slot in slots], dim=-1))
+
+
+def linear_of_repeated_concat(slot: nn.Module, per_sample: torch.Tensor, per_ray: torch.Tensor,
+                              samples: int) -> torch.Tensor:
+    """``slot(cat([per_sample, per_ray repeated over each ray's samples]))``, with ``per_ray``'s share
+    of the product computed once per ray and added to each of its samples.
+
+    Algebraically equal to the concatenation, not bit-equal: training takes it (a smaller matmul, no
+    concatenated copy, forward or backward); rendering keeps the concatenation, the arithmetic the
+    bitstream format fixes."""
+    first = slot.first if isinstance(slot, FactorizedLinear) else slot
+    split = per_sample.shape[-1]
+    out = F.linear(per_sample, first.weight[:, :split], first.bias)
+    ray_share = F.linear(per_ray, first.weight[:, split:])
+    out = (out.view(-1, samples, out.shape[-1]) + ray_share.unsqueeze(1)).view(-1, out.shape[-1])
+    return slot.second(out) if isinstance(slot, FactorizedLinear) else out
 
 
 def slot_weight_params(slot: nn.Module) -> list[nn.Parameter]:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from lfcomp.models.mlp import compute_dtype, encoded_size, make_slot, positional_encoding, run_trunk, trunk_shapes
+from lfcomp.models.mlp import (compute_dtype, encoded_size, linear_heads, linear_of_repeated_concat, make_slot,
+                               positional_encoding, run_trunk, trunk_shapes)
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
 
@@ -54,17 +55,32 @@ class NerfField(nn.Module):
 
     def forward(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """points (R·S, 3) normalised to about [−1, 1], S samples on each of R rays; directions (R, 3)
-        unit, one per ray (encoded once per ray, then repeated over its samples). Returns rgb, sigma."""
+        unit, one per ray (encoded once per ray). Returns rgb, sigma.
+
+        With gradients on (training) the heads take ``heads_in_training``, algebraically equal and
+        cheaper; without (evaluation, decoding, the clip) ``heads_as_rendered``, the arithmetic the
+        bitstream format fixes."""
         h = run_trunk(self.slots, positional_encoding(points, self.pos_freqs), self.depth, self.skips)
-        sigma = torch.relu(self.slots["sigma"](h)).squeeze(-1)
+        encoded = positional_encoding(directions, self.dir_freqs).to(compute_dtype(h))
+        heads = self.heads_in_training if torch.is_grad_enabled() else self.heads_as_rendered
+        sigma, hidden = heads(h, encoded)
+        rgb = torch.sigmoid(self.slots["rgb"](torch.relu_(hidden)))
+        return rgb, torch.relu(sigma).squeeze(-1)
+
+    def heads_as_rendered(self, h: torch.Tensor, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Density and colour-hidden pre-activations of trunk features ``h`` (R·S, W) and encoded
+        directions (R, D): each head on its own, the direction repeated over its ray's samples."""
+        samples = h.shape[0] // max(encoded.shape[0], 1)
         feature = self.slots["feature"](h)
-        encoded = positional_encoding(directions, self.dir_freqs).to(compute_dtype(feature))
-        samples = points.shape[0] // max(directions.shape[0], 1)
-        encoded = encoded.unsqueeze(1).expand(-1, samples, -1).reshape(-1, encoded.shape[-1])
-        h = torch.cat([feature, encoded], dim=-1)
-        h = torch.relu_(self.slots["color_hidden"](h))
-        rgb = torch.sigmoid(self.slots["rgb"](h))
-        return rgb, sigma
+        repeated = encoded.unsqueeze(1).expand(-1, samples, -1).reshape(-1, encoded.shape[-1])
+        return self.slots["sigma"](h), self.slots["color_hidden"](torch.cat([feature, repeated], dim=-1))
+
+    def heads_in_training(self, h: torch.Tensor, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``heads_as_rendered`` with both trunk heads in one matmul and the direction's share of the
+        colour layer computed once per ray (measured: a quick bf16 training step 17 % faster)."""
+        samples = h.shape[0] // max(encoded.shape[0], 1)
+        sigma, feature = linear_heads([self.slots["sigma"], self.slots["feature"]], h)
+        return sigma, linear_of_repeated_concat(self.slots["color_hidden"], feature, encoded, samples)
 
     def named_slots(self) -> Iterator[tuple[str, nn.Module]]:
         """Slots in forward order."""

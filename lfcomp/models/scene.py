@@ -24,9 +24,10 @@ __all__ = ["CPU_ACTIVATION_BYTES", "SceneModel", "Spec", "count_field_params", "
 
 # Rendering on a CPU keeps one activation of a chunk (points × width floats) under this size: a
 # larger buffer is mapped fresh from the OS, and page-faulted, at every allocation, which costs more
-# than the arithmetic (4096 NeRF rays of 32 samples rendered about 2x slower than 1024). The views
-# do not depend on the chunk size (tested), so this is a speed setting, not part of any format.
-CPU_ACTIVATION_BYTES = 8 << 20
+# than the arithmetic (measured on 2 cores, 81 quick NeRF views of 128², 1 thread: chunks of 1024
+# rays, 8 MiB, 65-100 s; 512 rays, 4 MiB, 39-50 s; 256 rays, 2 MiB, 46-52 s, slower on 2 threads).
+# The views do not depend on the chunk size (tested), so this is a speed setting, not part of any format.
+CPU_ACTIVATION_BYTES = 4 << 20
 
 
 def _kind(name: str) -> ModelKind:
