@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +42,26 @@ def test_paper_stage_hours_follow_from_the_measured_rays_per_second(capsys) -> N
     assert lines["quantize"][6].strip().startswith("x6 =")  # the paper's six rate points
     assert lines["lowrank"][6].strip().startswith("x4 =")  # on four ranks
     assert "**all stages, one scene**" in lines
+
+
+def test_standins_are_reproducible_and_read_back_as_a_folder(tmp_path) -> None:
+    import importlib.util
+
+    from lfcomp.io.lightfield import ingest
+
+    spec = importlib.util.spec_from_file_location("standins", ROOT / "benchmarks" / "standins.py")
+    standins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(standins)
+    source = ROOT / "data" / "cotton128"
+    base = standins.build(source, "base", (3, 3), 2)
+    assert base.shape == (3, 3, 64, 64, 3)
+    assert standins.build(source, "nonsquare", (3, 3), 2).shape == (3, 3, 54, 64, 3)
+    assert np.array_equal(standins.build(source, "flipped", (3, 3), 2), base[::-1])
+    noisy = standins.build(source, "noisy", (3, 3), 2)
+    assert np.array_equal(noisy, standins.build(source, "noisy", (3, 3), 2))  # fixed seed
+    centre = (noisy[1, 1, 28:36, 28:36].astype(float) - base[1, 1, 28:36, 28:36]).std()
+    assert 1.0 < centre < 3.0  # σ = 2 levels where the vignetting is nil
+    corner = noisy[0, 0, :6, :6].mean() / base[0, 0, :6, :6].mean()
+    assert 0.6 < corner < 0.75  # the outer view's corner darkened by about VIGNETTING
+    standins.write_folder(noisy, tmp_path / "lf")
+    assert np.array_equal(ingest(tmp_path / "lf", "folder").views, noisy)

@@ -1,0 +1,149 @@
+"""Stand-ins for real captured light fields (issue 14), built from an HCI scene, and how the scene
+models fit them.
+
+A Lytro or gantry capture differs from an HCI render in ways a scene model must survive: few views
+with sub-pixel parallax (a plenoptic camera), sensor noise, vignetting that darkens the outer
+sub-aperture views, an angular axis that runs the other way, non-square views, no calibration file.
+This script builds such light fields from one HCI scene, reproducibly (fixed seed), as folders of
+``view_UU_VV.png`` that ``lfcomp ingest --format folder`` reads (so no ``parameters.cfg``):
+
+* ``base``: the central U×V views (default 5×5), area-downsampled by ``--downsample`` (default 4);
+* ``noisy``: ``base`` with Gaussian sensor noise of σ = 2 levels and a plenoptic-like vignetting
+  (radial cos⁴ falloff, stronger the further a view is from the centre of the grid);
+* ``flipped``: ``base`` with the vertical angular axis reversed (row u read as U−1−u);
+* ``nonsquare``: a central crop of 27/32 of the height before the downsample (432×512 of a 512²
+  scene, 108×128 at 4×, close to the shape of the gantry and Lytro captures of the issue).
+
+With ``--run`` it then ingests each stand-in and trains NeRF-org and NeLF-org with the chosen preset
+(the ``lfcomp`` CLI, 1 thread per job, ``--jobs`` at once) and prints, per stand-in and model kind,
+the PSNR of the stage report against the floors it records (centre view and mean image sent to
+every view), the margin over the best floor, and the disparity range ingest estimated from the
+views:
+
+    python benchmarks/standins.py ../shared/data/hci_4d_lf_benchmark/cotton /tmp/standins --run
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lfcomp.io.lightfield import LightField, ingest
+
+VARIANTS = ("base", "noisy", "flipped", "nonsquare")
+NOISE_SIGMA = 2.0  # 8-bit levels
+VIGNETTING = 0.35  # relative darkening of a corner view's corner: (cos θ)^4 with θ grown to give it
+
+
+def build(source: Path, variant: str, views: tuple[int, int], downsample: int) -> np.ndarray:
+    """The stand-in ``variant`` of the HCI scene at ``source``: uint8 views (U, V, H, W, 3)."""
+    lf: LightField = ingest(source, "hci", views=views)
+    H, W = lf.size
+    crop = (H * 27 // 32, W) if variant == "nonsquare" else (H, W)
+    lf = ingest(source, "hci", views=views, crop=crop, size=(crop[0] // downsample, crop[1] // downsample))
+    out = lf.views.astype(np.float64)
+    if variant == "noisy":
+        out = vignette(out) + np.random.default_rng(0).normal(0.0, NOISE_SIGMA, out.shape)
+    if variant == "flipped":
+        out = out[::-1]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def vignette(views: np.ndarray) -> np.ndarray:
+    """Radial cos⁴ falloff per view, its strength growing with the view's distance from the grid
+    centre (the outer sub-aperture views of a plenoptic camera see the dimmer lens rim)."""
+    U, V, H, W, _ = views.shape
+    y, x = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
+    radius = np.sqrt(x**2 + y**2) / np.sqrt(2)  # 1 at the image corners
+    out = np.empty_like(views)
+    for u in range(U):
+        for v in range(V):
+            reach = np.hypot(u - (U - 1) / 2, v - (V - 1) / 2) / max(np.hypot((U - 1) / 2, (V - 1) / 2), 1e-9)
+            # (cos θ)^4 = 1 − VIGNETTING at the corner of the corner views, 1 − VIGNETTING/2 of the centre view
+            angle = np.arccos((1 - VIGNETTING * (0.5 + 0.5 * reach)) ** 0.25)
+            out[u, v] = views[u, v] * (np.cos(angle * radius) ** 4)[..., None]
+    return out
+
+
+def write_folder(views: np.ndarray, folder: Path) -> None:
+    """Views as ``folder/view_UU_VV.png`` (0-based row, column)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for u in range(views.shape[0]):
+        for v in range(views.shape[1]):
+            Image.fromarray(views[u, v]).save(folder / f"view_{u:02d}_{v:02d}.png")
+
+
+def lfcomp(*args: str, log: Path) -> None:
+    with open(log, "w") as out:
+        code = subprocess.call([sys.executable, "-m", "lfcomp.cli", *args], stdout=out, stderr=out)
+    if code != 0:
+        raise SystemExit(f"lfcomp {' '.join(args[:1])} failed: see {log}")
+
+
+def fit(folder: Path, kind: str, preset: str) -> dict:
+    """Train the scene model ``kind`` on the ingested stand-in; its stage report and the calibration
+    ingest estimated."""
+    import torch
+    import zarr
+
+    lf = folder.with_suffix(".zarr")
+    model = folder.parent / f"{folder.name}_{kind}.pt"
+    if not model.exists():
+        lfcomp("train", str(lf), str(model), "--preset", preset, "--set", f"model.kind={kind}", "--threads", "1",
+               "--device", "cpu", log=folder.parent / f"{folder.name}_{kind}.log")
+    report = torch.load(model, weights_only=False)["report"]
+    calibration = zarr.open_group(str(lf), mode="r").attrs.get("calibration", {})
+    return {"report": report, "calibration": calibration}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="an HCI scene folder (input_CamNNN.png)")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--views", type=int, nargs=2, default=(5, 5))
+    parser.add_argument("--downsample", type=int, default=4)
+    parser.add_argument("--run", action="store_true", help="ingest each stand-in and train NeRF-org and NeLF-org")
+    parser.add_argument("--kinds", nargs="+", default=["nerf", "nelf"])
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    folders = {}
+    for variant in args.variants:
+        folder = args.out / f"{args.source.name}_{variant}"
+        if not folder.exists():
+            write_folder(build(args.source, variant, tuple(args.views), args.downsample), folder)
+        folders[variant] = folder
+        print(f"stand-in {variant}: {folder}", flush=True)
+    if not args.run:
+        return
+    tasks = [(variant, kind) for variant in folders for kind in args.kinds]
+    for folder in folders.values():  # once, before the trainings of both kinds read it
+        if not folder.with_suffix(".zarr").exists():
+            lfcomp("ingest", str(folder), str(folder.with_suffix(".zarr")), "--format", "folder",
+                   log=folder.with_suffix(".ingest.log"))
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = dict(zip(tasks, pool.map(lambda task: fit(folders[task[0]], task[1], args.preset), tasks)))
+    print(f"\n{args.source.name} stand-ins, {args.preset} preset: PSNR (RGB) of the stage report on its views\n")
+    print("| stand-in | model | PSNR | centre-view floor | mean-image floor | margin over best floor | "
+          "estimated disparity (px/view step, horizontal; vertical) |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for (variant, kind), result in results.items():
+        report, calibration = result["report"], result["calibration"]
+        floors = report.get("floors", {})
+        centre, mean = floors.get("centre_view", {}).get("psnr_rgb"), floors.get("mean_image", {}).get("psnr_rgb")
+        best = max(f for f in (centre, mean) if f is not None)
+        ranges = "; ".join(f"[{calibration[axis][0]:.2f}, {calibration[axis][1]:.2f}]"
+                           for axis in ("horizontal", "vertical") if axis in calibration)
+        print(f"| {variant} | {kind} | {report['psnr_rgb']:.2f} | {centre:.2f} | {mean:.2f} | "
+              f"{report['psnr_rgb'] - best:+.2f} | {ranges or '–'} |")
+
+
+if __name__ == "__main__":
+    main()
