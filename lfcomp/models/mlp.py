@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["FactorizedLinear", "compute_dtype", "encoded_size", "linear_heads", "linear_of_repeated_concat",
-           "make_slot",
-           "positional_encoding", "run_trunk", "slot_bias", "slot_weight_params", "trunk_shapes"]
+           "make_slot", "positional_encoding", "run_trunk", "slot_bias", "slot_weight_params", "trunk_shapes"]
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:

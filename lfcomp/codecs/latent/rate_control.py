@@ -98,10 +98,14 @@ def predict_lambda(target: RateTarget, views: int, preset: str, known: tuple[flo
     return _clamp(lmbda * (target.bpp / bpp) ** (1 / calibration.slope))
 
 
+def _sides(trials: list[RateTrial], target: RateTarget) -> tuple[list[RateTrial], list[RateTrial]]:
+    """The trials above the target (too many bits: a larger λ) and those at or below it."""
+    return [t for t in trials if t.bpp > target.bpp], [t for t in trials if t.bpp <= target.bpp]
+
+
 def _next_lambda(trials: list[RateTrial], target: RateTarget, slope: float) -> float:
     """Bisection on log λ between the closest trials on each side of the target, else a secant step."""
-    above = [t for t in trials if t.bpp > target.bpp]  # too many bits: a larger λ
-    below = [t for t in trials if t.bpp <= target.bpp]
+    above, below = _sides(trials, target)
     if above and below:
         high = max(above, key=lambda t: t.lmbda)
         low = min(below, key=lambda t: t.lmbda)
@@ -119,7 +123,8 @@ def _next_lambda(trials: list[RateTrial], target: RateTarget, slope: float) -> f
 def _stalled(trials: list[RateTrial], target: RateTarget) -> bool:
     """The last retry closed less than ``STALL_FRACTION`` of the gap (in log rate) that the trial
     before left, and no two trials bracket the target."""
-    if len(trials) < 2 or min(t.bpp for t in trials) <= target.bpp < max(t.bpp for t in trials):
+    above, below = _sides(trials, target)
+    if len(trials) < 2 or (above and below):
         return False
     before, last = (abs(math.log(t.bpp / target.bpp)) for t in trials[-2:])
     return before - last < STALL_FRACTION * before
