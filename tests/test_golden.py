@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import zarr
+
+from lfcomp.engine.device import bf16_supported
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 MANIFEST = json.loads((GOLDEN / "golden.json").read_text())
@@ -40,6 +43,8 @@ def test_golden_file_is_unchanged(name):
 @pytest.mark.parametrize("name", STREAMS)
 def test_golden_stream_decodes_bit_exact(name, tmp_path):
     expected = MANIFEST["streams"][name]
+    if "bf16" in name and not bf16_supported(torch.device("cpu")):
+        pytest.skip("bf16 views are pinned where the CPU computes bf16 natively (AVX-512 BF16 or AMX)")
     out = tmp_path / "decoded.zarr"
     positions = [arg for u, v in MANIFEST["free_positions"] for arg in ("--at", f"{u},{v}")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -73,6 +73,10 @@ ISSUE_CASES = {
     # a valid architecture that is not the one the stream carries: the counts differ (nothing built)
     "other valid ranks": ("qdlr-nerf-smoke.lfc", lambda h: h["spec"]["factor_ranks"].update(trunk1=8), None,
                           "weight symbols for"),
+    "render precision fp16": ("qdlr-nerf-bf16-smoke.lfc", lambda h: h["spec"].update(render_precision="fp16"),
+                              None, "render_precision = 'fp16' is not one of fp32, bf16"),
+    "render precision a list": ("qdlr-nerf-smoke.lfc", lambda h: h["spec"].update(render_precision=["bf16"]),
+                                None, "render_precision"),
     "latent hidden 10^7": ("latent-smoke.lfc", lambda h: h["geometry"].update(hidden=[10**7]), None, "hidden"),
     "latent warp not a bool": ("latent-smoke.lfc", lambda h: h["geometry"].update(warp="yes"), None, "warp = 'yes' is not true or false"),
     "latent extra key": ("latent-smoke.lfc", lambda h: h.update(extra=1), None, "header has unknown keys 'extra'"),

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from lfcomp.config import PRESETS, ModelConfig
 from lfcomp.models.camera import LightFieldCamera, initial_camera
-from lfcomp.models.mlp import FactorizedLinear, positional_encoding
+from lfcomp.models.mlp import FactorizedLinear, output_layer, positional_encoding
 from lfcomp.models.nerf import NerfField
 from lfcomp.models.registry import MODEL_KINDS
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
 from lfcomp.models.scene import SceneModel, grid_offset, make_spec, to_uint8
+from lfcomp.models.spec import check_spec, render_precision
 
 MODEL = ModelConfig(kind="nerf", depth=4, width=16, skips=(2,), pos_freqs=3, dir_freqs=1, samples=8)
 
@@ -122,6 +125,49 @@ def test_scene_model_renders_any_viewpoint_deterministically():
     assert np.array_equal(a, model.render_view(0.25, -0.5, chunk_rays=13)[0])  # same chunking: bit-exact
     assert grid_offset(0, 2, (3, 3)) == (1.0, -1.0)
     assert to_uint8(np.array([0.0, 0.5, 1.2])).tolist() == [0, 128, 255]
+
+
+def test_spec_states_its_render_precision_only_when_it_is_not_fp32():
+    fp32 = make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0)
+    bf16 = make_spec(replace(MODEL, render_precision="bf16"), (3, 3), (8, 10), 2.0, 6.0, 12.0)
+    assert "render_precision" not in fp32 and render_precision(fp32) == "fp32"  # the specs of older streams
+    assert bf16["render_precision"] == "bf16" and render_precision(bf16) == "bf16"
+    assert check_spec(bf16) == check_spec(fp32)  # same architecture
+    with pytest.raises(ValueError, match="render_precision = 'fp16' is not one of fp32, bf16"):
+        check_spec({**fp32, "render_precision": "fp16"})
+
+
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_bf16_rendering_is_the_specs_and_close_to_fp32(kind: str) -> None:
+    """A bf16 spec renders under autocast (not bit-equal to fp32, within rounding of it), whatever
+    autocast the caller has on; an fp32 spec renders in fp32 even inside a bf16 autocast."""
+    torch.manual_seed(0)
+    model_cfg = replace(MODEL, kind=kind, width=32)
+    fp32 = SceneModel(make_spec(model_cfg, (3, 3), (8, 10), 2.0, 6.0, 12.0), initial_camera(8, 10, (-1, 1), 2.0, 6.0))
+    bf16 = SceneModel(make_spec(replace(model_cfg, render_precision="bf16"), (3, 3), (8, 10), 2.0, 6.0, 12.0),
+                      initial_camera(8, 10, (-1, 1), 2.0, 6.0))
+    if "sigma" in fp32.field.slots:  # a density everywhere: an untrained NeRF renders black
+        fp32.field.slots["sigma"].bias.data.fill_(1.0)
+    bf16.load_state_dict(fp32.state_dict())
+    reference, _ = fp32.render_view(0.5, -1.0)
+    assert reference.std() > 0.01
+    low, _ = bf16.render_view(0.5, -1.0)
+    assert low.dtype == np.float32 and not np.array_equal(low, reference)
+    assert np.abs(low - reference).max() < 0.02
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert np.array_equal(fp32.render_view(0.5, -1.0)[0], reference)
+        assert np.array_equal(bf16.render_view(0.5, -1.0)[0], low)
+
+
+def test_output_layer_computes_in_fp32_under_autocast() -> None:
+    torch.manual_seed(0)
+    layer, x = torch.nn.Linear(16, 3), torch.randn(5, 16)
+    assert torch.equal(output_layer(layer, x), layer(x))  # no autocast: the layer itself
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = x.to(torch.bfloat16)
+        out = output_layer(layer, low)
+        assert layer(low).dtype == torch.bfloat16 and out.dtype == torch.float32
+    assert torch.equal(out, layer(low.float()))
 
 
 def test_every_model_kind_has_a_field_and_preset_sizes():

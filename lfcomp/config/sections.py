@@ -18,12 +18,15 @@ from typing import Any, Literal
 from lfcomp.errors import LfcompError
 
 __all__ = ["CameraConfig", "Config", "DistillConfig", "LatentConfig", "LowRankConfig", "ModelConfig", "Precision",
-           "QuantizeConfig", "RuntimeConfig", "TrainConfig", "merge"]
+           "QuantizeConfig", "RenderPrecision", "RuntimeConfig", "TrainConfig", "merge"]
 
 # The arithmetic a training stage runs in: fp32, bf16 autocast, or auto (bf16 where the device
 # computes it natively, fp32 elsewhere: ``lfcomp.engine.device.resolve_precision``). Rendering for
-# evaluation and decoding is fp32 whatever a stage trained in.
+# evaluation and decoding does not follow it: it is the model's ``render_precision``.
 Precision = Literal["fp32", "bf16", "auto"]
+# The arithmetic a scene model renders in (evaluation, decoding, the clip): part of its spec, so of
+# the bitstream format, and never a property of the machine that decodes it (no ``auto``).
+RenderPrecision = Literal["fp32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class ModelConfig:
     pos_freqs: int
     dir_freqs: int
     samples: int  # stratified samples per ray, linear in inverse depth
+    render_precision: RenderPrecision = "fp32"  # bf16: autocast, output layer in fp32 (``models.mlp``)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from lfcomp.models.mlp import encoded_size, make_slot, positional_encoding, run_trunk, trunk_shapes
+from lfcomp.models.mlp import encoded_size, make_slot, output_layer, positional_encoding, run_trunk, trunk_shapes
 
 if TYPE_CHECKING:
     from lfcomp.models.scene import SceneModel
@@ -45,7 +45,7 @@ class NelfField(nn.Module):
     def forward(self, rays: torch.Tensor) -> torch.Tensor:
         """rays (N, 4) normalised ray coordinates. Returns rgb (N, 3)."""
         h = run_trunk(self.slots, positional_encoding(rays, self.pos_freqs), self.depth, self.skips)
-        return torch.sigmoid(self.slots["rgb"](h))
+        return torch.sigmoid(output_layer(self.slots["rgb"], h))
 
     def named_slots(self) -> Iterator[tuple[str, nn.Module]]:
         return iter(self.slots.items())

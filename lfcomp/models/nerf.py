@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lfcomp.models.mlp import (compute_dtype, encoded_size, linear_heads, linear_of_repeated_concat, make_slot,
-                               positional_encoding, run_trunk, trunk_shapes)
+                               output_layer, positional_encoding, run_trunk, trunk_shapes)
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
 
@@ -64,7 +64,7 @@ class NerfField(nn.Module):
         encoded = positional_encoding(directions, self.dir_freqs).to(compute_dtype(h))
         heads = self.heads_in_training if torch.is_grad_enabled() else self.heads_as_rendered
         sigma, hidden = heads(h, encoded)
-        rgb = torch.sigmoid(self.slots["rgb"](torch.relu_(hidden)))
+        rgb = torch.sigmoid(output_layer(self.slots["rgb"], torch.relu_(hidden)))
         return rgb, torch.relu(sigma).squeeze(-1)
 
     def heads_as_rendered(self, h: torch.Tensor, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,7 @@ from torch import nn
 
 from lfcomp.models.camera import LightFieldCamera
 from lfcomp.models.registry import MODEL_KINDS, ModelKind
-from lfcomp.models.spec import Spec, make_spec
+from lfcomp.models.spec import Spec, make_spec, render_precision
 
 __all__ = ["CPU_ACTIVATION_BYTES", "SceneModel", "Spec", "count_field_params", "grid_offset", "make_spec",
            "render_views", "to_uint8"]
@@ -89,7 +89,8 @@ class SceneModel(nn.Module):
 
     @torch.no_grad()
     def render_view(self, s: float, t: float, chunk_rays: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """Render the view at (fractional) grid offset (s, t): float RGB (H, W, 3) and depth (H, W)."""
+        """Render the view at (fractional) grid offset (s, t): float RGB (H, W, 3) and depth (H, W), in
+        the spec's ``render_precision`` (bf16: under autocast)."""
         height, width = self.spec["size"]
         device = self.camera.log_focal.device
         ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=torch.float32),
@@ -97,13 +98,15 @@ class SceneModel(nn.Module):
         xs, ys = xs.reshape(-1), ys.reshape(-1)
         colours, depths = [], []
         chunk_rays = self.rays_per_chunk(chunk_rays)
-        for start in range(0, xs.numel(), chunk_rays):
-            x, y = xs[start:start + chunk_rays], ys[start:start + chunk_rays]
-            colour, depth = self(torch.full_like(x, s), torch.full_like(x, t), x, y)
-            colours.append(colour)
-            depths.append(depth)
-        colour = torch.cat(colours).reshape(height, width, 3).cpu().numpy()
-        depth = torch.cat(depths).reshape(height, width).cpu().numpy()
+        # the spec's arithmetic, whatever autocast a caller (a bf16 training stage) has on
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=render_precision(self.spec) == "bf16"):
+            for start in range(0, xs.numel(), chunk_rays):
+                x, y = xs[start:start + chunk_rays], ys[start:start + chunk_rays]
+                colour, depth = self(torch.full_like(x, s), torch.full_like(x, t), x, y)
+                colours.append(colour)
+                depths.append(depth)
+        colour = torch.cat(colours).float().reshape(height, width, 3).cpu().numpy()
+        depth = torch.cat(depths).float().reshape(height, width).cpu().numpy()
         return colour, depth
 
 

@@ -10,16 +10,19 @@ reader can compare them with what the file holds and state a decode's cost befor
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lfcomp.config.sections import RenderPrecision
 from lfcomp.errors import key_mismatch, short_repr
 from lfcomp.models.registry import MODEL_KINDS
 
 if TYPE_CHECKING:
     from lfcomp.config import ModelConfig
 
-__all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec", "saves_parameters"]
+__all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec", "render_precision",
+           "saves_parameters"]
 
 Spec = dict[str, Any]
 
@@ -30,12 +33,14 @@ def _json_native(value: Any) -> Any:
 
 def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, int],
               near: float, far: float, norm_focal: float) -> Spec:
-    """Everything needed to rebuild a SceneModel's architecture (no weights). The spec is part of
-    the bitstream format: its keys and values must stay as they are."""
+    """Everything needed to rebuild a SceneModel's architecture (no weights) and the arithmetic it
+    renders in. The spec is part of the bitstream format: its keys and values must stay as they are.
+    ``render_precision`` is written only when it is not fp32, so fp32 specs are those of every
+    stream before it (and its absence means fp32)."""
     if model_cfg.kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {model_cfg.kind!r} (choose from {', '.join(MODEL_KINDS)})")
     kind = MODEL_KINDS[model_cfg.kind]
-    return {
+    spec = {
         "kind": kind.name,
         "field": {k: _json_native(getattr(model_cfg, k)) for k in kind.field_keys},
         "samples": int(model_cfg.samples),
@@ -46,6 +51,14 @@ def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, in
         "norm_focal": float(norm_focal),
         "factor_ranks": {},
     }
+    if model_cfg.render_precision != "fp32":
+        spec["render_precision"] = model_cfg.render_precision
+    return spec
+
+
+def render_precision(spec: Spec) -> str:
+    """The arithmetic a (valid) spec's model renders in: ``fp32`` or ``bf16``."""
+    return spec.get("render_precision", "fp32")
 
 
 def saves_parameters(n1: int, n2: int, rank: int) -> bool:
@@ -70,6 +83,8 @@ class SpecLimits:
 
 SPEC_LIMITS = SpecLimits()
 SPEC_KEYS = {"kind", "field", "samples", "grid", "size", "near", "far", "norm_focal", "factor_ranks"}
+OPTIONAL_SPEC_KEYS = {"render_precision"}
+RENDER_PRECISIONS: tuple[str, ...] = typing.get_args(RenderPrecision)  # the config's values, in one place
 _FIELD_RANGES = {"depth": (1, SPEC_LIMITS.depth), "width": (1, SPEC_LIMITS.width),
                  "pos_freqs": (0, SPEC_LIMITS.freqs), "dir_freqs": (0, SPEC_LIMITS.freqs)}
 
@@ -113,9 +128,13 @@ def _pair(value: Any, name: str, high: int) -> tuple[int, int]:
 
 def check_spec(spec: Any) -> SpecShape:
     """Validate a spec against ``SPEC_LIMITS``; ValueError names the first problem."""
-    problem = key_mismatch(spec, SPEC_KEYS, "spec")
+    problem = key_mismatch(spec, SPEC_KEYS | (OPTIONAL_SPEC_KEYS & set(spec) if isinstance(spec, dict) else set()),
+                           "spec")
     if problem:
         raise ValueError(problem)
+    if spec.get("render_precision", "fp32") not in RENDER_PRECISIONS:
+        raise ValueError(f"render_precision = {short_repr(spec['render_precision'])} is not one of "
+                         f"{', '.join(RENDER_PRECISIONS)}")
     limits = SPEC_LIMITS
     if not isinstance(spec["kind"], str) or spec["kind"] not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {short_repr(spec['kind'])}")
