@@ -23,6 +23,7 @@ from lfcomp import __version__  # noqa: E402
 from lfcomp.cli import commands  # noqa: E402
 from lfcomp.cli.options import Command, add_groups  # noqa: E402
 from lfcomp.codecs.registry import CODECS  # noqa: E402
+from lfcomp.engine.memory import keep_freed_memory  # noqa: E402
 from lfcomp.errors import LfcompError  # noqa: E402
 
 __all__ = ["build_parser", "command_table", "main"]
@@ -51,6 +52,7 @@ def build_parser(table: dict[str, Command] | None = None) -> argparse.ArgumentPa
 
 
 def _setup(args: argparse.Namespace) -> None:
+    keep_freed_memory()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if args.log:
         Path(args.log).parent.mkdir(parents=True, exist_ok=True)
