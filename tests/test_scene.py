@@ -196,13 +196,13 @@ def test_cpu_rendering_keeps_a_chunk_activation_small(monkeypatch: pytest.Monkey
     layer); what is rendered does not change with it."""
     import lfcomp.models.scene as scene
 
-    quick = PRESETS["quick"]["nerf"].model  # 4×64, 32 samples: 4 MiB / (4 B · 64 · 32) = 512 rays
+    quick = PRESETS["quick"]["nerf"].model  # 4×64, 32 samples: 8 MiB / (4 B · 64 · 32) = 1024 rays
     spec = make_spec(quick, (3, 3), (64, 64), 2.0, 6.0, 80.0)
     model = SceneModel(spec, initial_camera(64, 64, (-1, 1), 2.0, 6.0))
-    assert model.rays_per_chunk(4096) == 512 and model.rays_per_chunk(100) == 100
+    assert model.rays_per_chunk(4096) == 1024 and model.rays_per_chunk(100) == 100
     nelf = SceneModel(make_spec(PRESETS["quick"]["nelf"].model, (3, 3), (64, 64), 2.0, 6.0, 80.0),
                       initial_camera(64, 64, (-1, 1), 2.0, 6.0))
-    assert nelf.rays_per_chunk(65536) == (4 << 20) // (4 * 128)  # one evaluation per ray, width 128
+    assert nelf.rays_per_chunk(65536) == (8 << 20) // (4 * 128)  # one evaluation per ray, width 128
     whole, _ = model.render_view(0.5, 0.5, chunk_rays=4096)
     monkeypatch.setattr(scene, "CPU_ACTIVATION_BYTES", 4 * 64 * 32 * 100)  # 100 rays a chunk
     assert model.rays_per_chunk(4096) == 100

@@ -22,12 +22,12 @@ from lfcomp.models.spec import Spec, make_spec, render_precision
 __all__ = ["CPU_ACTIVATION_BYTES", "SceneModel", "Spec", "count_field_params", "grid_offset", "make_spec",
            "render_views", "to_uint8"]
 
-# Rendering on a CPU keeps one activation of a chunk (points × width floats) under this size: a
-# larger buffer is mapped fresh from the OS, and page-faulted, at every allocation, which costs more
-# than the arithmetic (measured on 2 cores, 81 quick NeRF views of 128², 1 thread: chunks of 1024
-# rays, 8 MiB, 65-100 s; 512 rays, 4 MiB, 39-50 s; 256 rays, 2 MiB, 46-52 s, slower on 2 threads).
+# Rendering on a CPU keeps one activation of a chunk (points × width floats) under this size. With
+# glibc keeping freed buffers (``lfcomp.engine.memory``), 81 quick NeRF views of 128² (rank 24,
+# 1 thread) took 25.9 s in bf16 and 51.4 s in fp32 with 8 MiB (1024 rays), against 29.0 and 52.3 s
+# with 4 MiB and 29.1 and 52.0 s with 16 MiB (without it, 4 MiB had been the best, 39-50 s in fp32).
 # The views do not depend on the chunk size (tested), so this is a speed setting, not part of any format.
-CPU_ACTIVATION_BYTES = 4 << 20
+CPU_ACTIVATION_BYTES = 8 << 20
 
 
 def _kind(name: str) -> ModelKind:
