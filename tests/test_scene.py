@@ -196,7 +196,7 @@ def test_cpu_rendering_keeps_a_chunk_activation_small(monkeypatch: pytest.Monkey
     layer); what is rendered does not change with it."""
     import lfcomp.models.scene as scene
 
-    quick = PRESETS["quick"]["nerf"].model  # 4×64, 32 samples: 8 MiB / (4 B · 64 · 32) = 1024 rays
+    quick = replace(PRESETS["quick"]["nerf"].model, samples=32)  # 4×64: 8 MiB / (4 B · 64 · 32) = 1024 rays
     spec = make_spec(quick, (3, 3), (64, 64), 2.0, 6.0, 80.0)
     model = SceneModel(spec, initial_camera(64, 64, (-1, 1), 2.0, 6.0))
     assert model.rays_per_chunk(4096) == 1024 and model.rays_per_chunk(100) == 100
