@@ -36,7 +36,7 @@ def bf16_supported(device: torch.device) -> bool:
 def resolve_precision(name: str, device: torch.device) -> str:
     """The training precision a stage runs in: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where
     the device computes it natively, fp32 elsewhere; on CUDA, fp32 matmuls may then use TF32).
-    Rendering for the decoder is always fp32: the precision of a bitstream's views is its format's."""
+    Rendering does not follow it: it is the model spec's ``render_precision``, part of the bitstream."""
     if name not in PRECISIONS:
         raise LfcompError("train.precision", f"unknown precision {name!r} (choose from {', '.join(PRECISIONS)})")
     if name != "auto":
