@@ -128,11 +128,11 @@ def _pair(value: Any, name: str, high: int) -> tuple[int, int]:
 
 def check_spec(spec: Any) -> SpecShape:
     """Validate a spec against ``SPEC_LIMITS``; ValueError names the first problem."""
-    problem = key_mismatch(spec, SPEC_KEYS | (OPTIONAL_SPEC_KEYS & set(spec) if isinstance(spec, dict) else set()),
-                           "spec")
+    optional = OPTIONAL_SPEC_KEYS & set(spec) if isinstance(spec, dict) else set()
+    problem = key_mismatch(spec, SPEC_KEYS | optional, "spec")
     if problem:
         raise ValueError(problem)
-    if spec.get("render_precision", "fp32") not in RENDER_PRECISIONS:
+    if render_precision(spec) not in RENDER_PRECISIONS:
         raise ValueError(f"render_precision = {short_repr(spec['render_precision'])} is not one of "
                          f"{', '.join(RENDER_PRECISIONS)}")
     limits = SPEC_LIMITS
