@@ -17,10 +17,18 @@ This script builds such light fields from one HCI scene, reproducibly (fixed see
 With ``--run`` it then ingests each stand-in and trains NeRF-org and NeLF-org with the chosen preset
 (the ``lfcomp`` CLI, 1 thread per job, ``--jobs`` at once) and prints, per stand-in and model kind,
 the PSNR of the stage report against the floors it records (centre view and mean image sent to
-every view), the margin over the best floor, and the disparity range ingest estimated from the
-views:
+every view), the margin over the best floor; and per stand-in the disparity range and vertical view
+step ingest estimated from the views against the truth (the HCI scene's ``gt_disp_lowres.pfm``,
+cropped and scaled as the stand-in, 2nd-98th percentiles as the estimate states them; the
+vertical step is −1 for ``flipped``, 1 otherwise):
 
     python benchmarks/standins.py ../shared/data/hci_4d_lf_benchmark/cotton /tmp/standins --run
+
+With ``--configfile FILE`` it also writes a workflow config that adds the stand-ins as scenes (and
+runs them), so their rate points, anchors and floors come from the workflow as any scene's do:
+
+    python benchmarks/standins.py ../shared/data/hci_4d_lf_benchmark/cotton /tmp/standins --configfile standins.yaml
+    .venv/bin/snakemake --profile profiles/local --configfile standins.yaml --config codecs=[]
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
 from lfcomp.io.lightfield import ingest, probe_shape
@@ -70,12 +79,49 @@ def vignette(views: np.ndarray) -> np.ndarray:
     return out
 
 
+def read_pfm(path: Path) -> np.ndarray:
+    """A PFM image (the HCI ground truth) as float32 rows top to bottom."""
+    with open(path, "rb") as f:
+        channels = {b"Pf": 1, b"PF": 3}[f.readline().strip()]
+        width, height = map(int, f.readline().split())
+        scale = float(f.readline())
+        data = np.frombuffer(f.read(), dtype="<f4" if scale < 0 else ">f4", count=width * height * channels)
+    return data.reshape(height, width, channels)[::-1, :, 0].astype(np.float32)
+
+
+def true_disparity(source: Path, variant: str, downsample: int) -> dict | None:
+    """The stand-in's true disparity (px per view step) from the scene's ground truth: the range of
+    the central crop the stand-in keeps, divided by the downsample; None without a ground truth."""
+    path = source / "gt_disp_lowres.pfm"
+    if not path.exists():
+        return None
+    disparity = read_pfm(path)
+    H, W = disparity.shape
+    if variant == "nonsquare":
+        top = (H - H * 27 // 32) // 2
+        disparity = disparity[top:top + H * 27 // 32]
+    disparity = disparity / downsample
+    low, high = np.percentile(disparity, (2.0, 98.0))
+    return {"range": [float(low), float(high)], "min_max": [float(disparity.min()), float(disparity.max())],
+            "vertical_step": -1.0 if variant == "flipped" else 1.0}
+
+
 def write_folder(views: np.ndarray, folder: Path) -> None:
     """Views as ``folder/view_UU_VV.png`` (0-based row, column)."""
     folder.mkdir(parents=True, exist_ok=True)
     for u in range(views.shape[0]):
         for v in range(views.shape[1]):
             Image.fromarray(views[u, v]).save(folder / f"view_{u:02d}_{v:02d}.png")
+
+
+def workflow_config(source: Path, folders: dict[str, Path], downsample: int) -> dict:
+    """A ``--configfile`` for the workflow: the stand-ins as scenes (folders of views), run alone."""
+    scenes = {folder.name: {"path": str(folder.resolve()), "format": "folder",
+                            "dataset": f"stand-in '{variant}' of {source.name} (benchmarks/standins.py, "
+                                       f"{downsample}x downsampled; HCI 4D Light Field Benchmark, CC BY-NC-SA 4.0)",
+                            "url": "https://lightfield-analysis.uni-konstanz.de/"}
+              for variant, folder in folders.items()}
+    return {"run": list(scenes), "scenes": scenes}
 
 
 def lfcomp(*args: str, log: Path) -> None:
@@ -112,6 +158,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["nerf", "nelf"])
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--configfile", type=Path, help="write a workflow config that runs the stand-ins")
     args = parser.parse_args()
     folders = {}
     for variant in args.variants:
@@ -120,6 +167,10 @@ def main() -> None:
             write_folder(build(args.source, variant, tuple(args.views), args.downsample), folder)
         folders[variant] = folder
         print(f"stand-in {variant}: {folder}", flush=True)
+    if args.configfile:
+        args.configfile.write_text(yaml.safe_dump(workflow_config(args.source, folders, args.downsample),
+                                                  sort_keys=False))
+        print(f"workflow config: {args.configfile}", flush=True)
     if not args.run:
         return
     tasks = [(variant, kind) for variant in folders for kind in args.kinds]
@@ -130,18 +181,31 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         results = dict(zip(tasks, pool.map(lambda task: fit(folders[task[0]], task[1], args.preset), tasks)))
     print(f"\n{args.source.name} stand-ins, {args.preset} preset: PSNR (RGB) of the stage report on its views\n")
-    print("| stand-in | model | PSNR | centre-view floor | mean-image floor | margin over best floor | "
-          "estimated disparity (px/view step, horizontal; vertical) |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| stand-in | model | PSNR | centre-view floor | mean-image floor | margin over best floor |")
+    print("|---|---|---:|---:|---:|---:|")
     for (variant, kind), result in results.items():
-        report, calibration = result["report"], result["calibration"]
+        report = result["report"]
         floors = report.get("floors", {})
         centre, mean = floors.get("centre_view", {}).get("psnr_rgb"), floors.get("mean_image", {}).get("psnr_rgb")
         best = max(f for f in (centre, mean) if f is not None)
-        ranges = "; ".join(f"[{calibration[axis][0]:.2f}, {calibration[axis][1]:.2f}]"
-                           for axis in ("horizontal", "vertical") if axis in calibration)
         print(f"| {variant} | {kind} | {report['psnr_rgb']:.2f} | {centre:.2f} | {mean:.2f} | "
-              f"{report['psnr_rgb'] - best:+.2f} | {ranges or '–'} |")
+              f"{report['psnr_rgb'] - best:+.2f} |")
+    print(f"\nDisparity (px per view step) estimated at ingest against the truth ({args.source.name}'s "
+          "gt_disp_lowres.pfm, 2nd-98th percentiles [min, max])\n")
+    print("| stand-in | estimated horizontal | estimated vertical | true horizontal (vertical: × true step) | "
+          "estimated vertical step | true step |")
+    print("|---|---|---|---|---:|---:|")
+    for variant, folder in folders.items():
+        calibration = next(r["calibration"] for (v, _), r in results.items() if v == variant)
+        truth = true_disparity(args.source, variant, args.downsample)
+        axes = [f"[{calibration[a][0]:.3f}, {calibration[a][1]:.3f}]" if calibration.get(a) else "–"
+                for a in ("horizontal", "vertical")]
+        true = (f"[{truth['range'][0]:.3f}, {truth['range'][1]:.3f}] "
+                f"([{truth['min_max'][0]:.3f}, {truth['min_max'][1]:.3f}])") if truth else "–"
+        step = calibration.get("vertical_step")
+        estimated_step = "–" if step is None else f"{step:g}"
+        true_step = "–" if truth is None else f"{truth['vertical_step']:g}"
+        print(f"| {variant} | {axes[0]} | {axes[1]} | {true} | {estimated_step} | {true_step} |")
 
 
 if __name__ == "__main__":

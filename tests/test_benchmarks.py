@@ -65,3 +65,37 @@ def test_standins_are_reproducible_and_read_back_as_a_folder(tmp_path) -> None:
     assert 0.6 < corner < 0.75  # the outer view's corner darkened by about VIGNETTING
     standins.write_folder(noisy, tmp_path / "lf")
     assert np.array_equal(ingest(tmp_path / "lf", "folder").views, noisy)
+
+
+def test_standins_calibrate_their_flipped_axis_and_run_as_workflow_scenes(tmp_path) -> None:
+    """The flipped stand-in's ingest estimates a vertical view step of −1 (the base one +1), and the
+    config ``--configfile`` writes adds the stand-ins as scenes that the workflow accepts and plans."""
+    import importlib.util
+    import shutil
+
+    import yaml
+
+    from lfcomp.io.lightfield import ingest
+
+    spec = importlib.util.spec_from_file_location("standins", ROOT / "benchmarks" / "standins.py")
+    standins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(standins)
+    source = ROOT / "data" / "cotton128"
+    folders = {}
+    for variant in ("base", "flipped"):
+        folders[variant] = tmp_path / "standins" / f"cotton128_{variant}"
+        standins.write_folder(standins.build(source, variant, (5, 5), 2), folders[variant])
+    steps = {v: ingest(folder, "folder").attrs["calibration"]["vertical_step"] for v, folder in folders.items()}
+    assert steps["base"] == pytest.approx(1.0, abs=0.1) and steps["flipped"] == pytest.approx(-1.0, abs=0.1)
+
+    workflow = tmp_path / "workflow"
+    workflow.mkdir()
+    for name in ("Snakefile", "rules", "schemas", "envs", "report", "config.yaml"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, workflow / name)
+    config = tmp_path / "standins.yaml"
+    config.write_text(yaml.safe_dump(standins.workflow_config(source, folders, 2)))
+    result = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--dry-run", "--configfile", str(config),
+                             "--config", "codecs=[]"], cwd=workflow, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name in ("cotton128_base", "cotton128_flipped"):
+        assert f"scene={name}" in result.stdout + result.stderr

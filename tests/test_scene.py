@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +17,7 @@ from lfcomp.models.registry import MODEL_KINDS
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
 from lfcomp.models.scene import SceneModel, grid_offset, make_spec, to_uint8
-from lfcomp.models.spec import check_spec, render_precision
+from lfcomp.models.spec import check_spec, render_precision, vertical_step
 
 MODEL = ModelConfig(kind="nerf", depth=4, width=16, skips=(2,), pos_freqs=3, dir_freqs=1, samples=8)
 
@@ -135,6 +136,33 @@ def test_spec_states_its_render_precision_only_when_it_is_not_fp32():
     assert check_spec(bf16) == check_spec(fp32)  # same architecture
     with pytest.raises(ValueError, match="render_precision = 'fp16' is not one of fp32, bf16"):
         check_spec({**fp32, "render_precision": "fp16"})
+
+
+def test_vertical_step_is_in_the_spec_only_when_the_camera_uses_it():
+    square = make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0, vertical_step=1.0)
+    flipped = make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0, vertical_step=-1.0)
+    assert "vertical_step" not in square and vertical_step(square) == 1.0  # the specs of older streams
+    assert flipped["vertical_step"] == -1.0 and check_spec(flipped) == check_spec(square)
+    nelf = make_spec(replace(MODEL, kind="nelf"), (3, 3), (8, 10), 2.0, 6.0, 12.0, vertical_step=-1.0)
+    assert "vertical_step" not in nelf  # its rays do not come from the camera
+    for bad in (0.0, 0.1, 9.0, math.inf, "1", True):
+        with pytest.raises(ValueError, match="vertical_step"):
+            check_spec({**square, "vertical_step": bad})
+
+
+def test_a_flipped_vertical_step_mirrors_the_rows_of_views():
+    """With ρ = −1 the view t renders as the view −t of the same scene with ρ = 1: a capture whose rows
+    run the other way is the same light field."""
+    torch.manual_seed(0)
+    camera = initial_camera(8, 10, (-1, 1), 2.0, 6.0)
+    square = SceneModel(make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0), camera)
+    square.field.slots["sigma"].bias.data.fill_(1.0)
+    flipped = SceneModel(make_spec(MODEL, (3, 3), (8, 10), 2.0, 6.0, 12.0, vertical_step=-1.0), camera)
+    flipped.load_state_dict(square.state_dict())
+    for s, t in ((0.5, -1.0), (-1.0, 1.0), (0.25, 0.75)):
+        assert np.allclose(flipped.render_view(s, t)[0], square.render_view(s, -t)[0], atol=1e-6)
+    assert not np.allclose(square.render_view(0.5, 1.0)[0], square.render_view(0.5, -1.0)[0], atol=1e-3)
+    assert np.array_equal(flipped.render_view(0.5, 0.0)[0], square.render_view(0.5, 0.0)[0])
 
 
 @pytest.mark.parametrize("kind", list(MODEL_KINDS))

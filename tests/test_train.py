@@ -23,10 +23,10 @@ def lightfield(camera: dict | None = None) -> LightField:
 
 def test_camera_initialised_from_metadata_or_config():
     cfg = tiny_cfg()
-    values, origin = initial_camera_for(lightfield({"focal_px": 50.0, "disparity_range": [-1.6, 1.5]}), cfg.camera)
-    assert values["focal"] == 50.0 and "metadata" in origin
-    values, origin = initial_camera_for(lightfield(), cfg.camera)
-    assert values["focal"] == 1.2 * 8 and "camera.disparity_range" in origin
+    start = initial_camera_for(lightfield({"focal_px": 50.0, "disparity_range": [-1.6, 1.5]}), cfg.camera)
+    assert start.values["focal"] == 50.0 and "metadata" in start.origin and start.vertical_step == 1.0
+    start = initial_camera_for(lightfield(), cfg.camera)
+    assert start.values["focal"] == 1.2 * 8 and "camera.disparity_range" in start.origin
 
 
 def test_training_is_reproducible_with_a_seed_and_learns():

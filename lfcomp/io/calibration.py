@@ -6,8 +6,9 @@ per-pixel d of least colour variance (over a small window) is the estimate.
 
 * ``estimate_disparity_ranges``: at ingest, the disparity range per angular axis (the centre row
   for a horizontal view step, the centre column for a vertical one: the two can differ in scale
-  and sign), robust percentiles of the confident pixels; it initialises the NeRF camera of a
-  light field without ``parameters.cfg``.
+  and sign), robust percentiles of the confident pixels, and the vertical view step relative to
+  the horizontal one (from how the two axes' disparity maps agree); they initialise the NeRF camera
+  of a light field without ``parameters.cfg`` (``disparity_estimate``).
 * ``plane_sweep``/``smooth_disparity``: the latent codec's first guess of its disparity latent
   (only its encoder runs this; the decoder reads the coded disparity).
 """
@@ -15,13 +16,15 @@ per-pixel d of least colour variance (over a small window) is the estimate.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["estimated_range", "estimate_disparity_ranges", "plane_sweep", "smooth_disparity"]
+__all__ = ["DisparityEstimate", "disparity_estimate", "estimate_disparity_ranges", "plane_sweep",
+           "smooth_disparity", "vertical_step"]
 
 MAX_SIDE = 256  # the sweep runs on views of at most this many pixels per side
 SEARCH = (-4.0, 4.0)  # px per view step searched at ingest (HCI: ±1.6 at 512², Lytro: well under 1)
@@ -57,27 +60,59 @@ def estimate_disparity_ranges(views: np.ndarray, search: tuple[float, float] = S
                               percentiles: tuple[float, float] = (2.0, 98.0)) -> dict[str, Any]:
     """Disparity range (px per view step) along each angular axis, from 8-bit views (U, V, H, W, 3):
     ``horizontal`` from the centre row (per column step), ``vertical`` from the centre column (per
-    row step), each the ``percentiles`` of the pixels whose best candidate clearly beats the rest.
-    An axis with a single view has no estimate (None)."""
+    row step), each the ``percentiles`` of the pixels whose best candidate clearly beats the rest;
+    and ``vertical_step``, the vertical view step as a signed multiple of the horizontal one (−1: an
+    axis that runs the other way), when the two axes' disparity maps are clearly correlated.
+
+    Each axis is swept twice: over ``search``, then with as many candidates over the range the first
+    sweep found (a few of its steps wider), so a capture of sub-pixel parallax is resolved as finely
+    as a wide-baseline one. An axis with a single view has no estimate (None)."""
     U, V, H, W, _ = views.shape
     factor = max(1, math.ceil(max(H, W) / MAX_SIDE))  # large views: sweep a box-downsampled copy
     small = views[:, :, :H // factor * factor, :W // factor * factor].astype(np.float32) / 255.0
     small = small.reshape(U, V, H // factor, factor, W // factor, factor, 3).mean(axis=(3, 5))
     tensor = torch.from_numpy(small)
     out: dict[str, Any] = {"method": f"plane sweep over {search[0]:g}..{search[1]:g} px/view step, "
-                                     f"{candidates} candidates, {percentiles[0]:g}-{percentiles[1]:g} percentiles "
-                                     f"of confident pixels, views downsampled {factor}×"}
+                                     f"{candidates} candidates, refined over the range found, "
+                                     f"{percentiles[0]:g}-{percentiles[1]:g} percentiles of confident pixels, "
+                                     f"views downsampled {factor}×"}
+    maps: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    coarse = (search[0] / factor, search[1] / factor)
+    step = (coarse[1] - coarse[0]) / max(candidates - 1, 1)
     for axis, line in (("horizontal", tensor[(U - 1) // 2: (U - 1) // 2 + 1]),
                        ("vertical", tensor[:, (V - 1) // 2: (V - 1) // 2 + 1])):
         if line.shape[0] * line.shape[1] < 2:
             out[axis] = None
             continue
-        disparity, confidence = plane_sweep(line, (search[0] / factor, search[1] / factor), candidates,
-                                            with_confidence=True)
-        confident = disparity[confidence >= torch.quantile(confidence, 0.5)] * factor
-        low, high = np.percentile(confident.numpy(), percentiles)
+        disparity, confidence = plane_sweep(line, coarse, candidates, with_confidence=True)
+        confident = confidence >= torch.quantile(confidence, 0.5)
+        low, high = np.percentile(disparity[confident].numpy(), percentiles)
+        fine = (max(coarse[0], float(low) - 2 * step), min(coarse[1], float(high) + 2 * step))
+        disparity = plane_sweep(line, fine, candidates)
+        low, high = np.percentile(disparity[confident].numpy() * factor, percentiles)
         out[axis] = [round(float(low), 3), round(float(high), 3)]
+        maps[axis] = (disparity, confident)
+    if len(maps) == 2:
+        out["vertical_step"] = vertical_step(*maps["horizontal"], *maps["vertical"])
     return out
+
+
+def vertical_step(horizontal: torch.Tensor, horizontal_confident: torch.Tensor, vertical: torch.Tensor,
+                  vertical_confident: torch.Tensor, min_correlation: float = 0.5) -> float | None:
+    """The vertical view step as a multiple of the horizontal one, from the two axes' disparity maps
+    of the centre view: a scene point moves ``ρ`` times as far per row step as per column step, so
+    over the pixels confident on both axes the vertical map is ``ρ`` × the horizontal one (least
+    squares through the origin). None when the maps are not correlated by at least
+    ``min_correlation`` (a scene of almost one depth, or too little texture, says nothing)."""
+    both = horizontal_confident & vertical_confident
+    h, v = horizontal[both].double(), vertical[both].double()
+    if h.numel() < 16 or float(h.std()) == 0.0 or float(v.std()) == 0.0:
+        return None
+    correlation = float(torch.corrcoef(torch.stack([h, v]))[0, 1])
+    if not abs(correlation) >= min_correlation:
+        return None
+    ratio = float((h * v).sum() / (h * h).sum())
+    return round(float(np.clip(abs(ratio), 1 / 8, 8)) * math.copysign(1.0, ratio), 3)
 
 
 def smooth_disparity(disparity: torch.Tensor, size: int = 9) -> torch.Tensor:
@@ -87,20 +122,46 @@ def smooth_disparity(disparity: torch.Tensor, size: int = 9) -> torch.Tensor:
 
 
 
-def estimated_range(calibration: Any) -> tuple[list[float] | None, str]:
-    """One disparity range for a camera with one baseline: the union of both axes' estimates, and
-    a note when the axes disagree (one flipped, or a different view spacing per axis)."""
+@dataclass(frozen=True)
+class DisparityEstimate:
+    """What an ingest-time calibration gives the camera: one disparity range in pixels per
+    horizontal view step (the vertical axis's estimate divided by ``vertical_step``), the vertical
+    view step as a signed multiple of the horizontal one, and a note for the log (a warning when
+    ``doubtful``: the axes disagree and no vertical step explains it)."""
+
+    disparity_range: list[float]
+    vertical_step: float
+    note: str = ""
+    doubtful: bool = False
+
+
+def disparity_estimate(calibration: Any) -> DisparityEstimate | None:
+    """The camera's start from a stored calibration (None when there is none or it is unusable).
+    Both axes' ranges are joined in horizontal units; a calibration without ``vertical_step``
+    (written before it existed, or from uncorrelated maps) assumes equal steps, and notes when the
+    axes' ranges disagree as if one were flipped."""
     if not isinstance(calibration, dict):
-        return None, ""
-    ranges = [r for r in (calibration.get(a) for a in ("horizontal", "vertical"))
-              if isinstance(r, list) and len(r) == 2 and all(type(x) in (int, float) and math.isfinite(x) for x in r)]
+        return None
+    ranges = {a: r for a in ("horizontal", "vertical")
+              if isinstance(r := calibration.get(a), list) and len(r) == 2
+              and all(type(x) in (int, float) and math.isfinite(x) for x in r)}
     if not ranges:
-        return None, ""
-    note = ""
-    if len(ranges) == 2:
-        (h_low, h_high), (v_low, v_high) = ranges
+        return None
+    step = calibration.get("vertical_step")
+    known = type(step) in (int, float) and math.isfinite(step) and 1 / 8 <= abs(step) <= 8
+    ratio = float(step) if known else 1.0
+    note, doubtful = "", False
+    if "vertical" in ranges:
+        ranges["vertical"] = sorted(x / ratio for x in ranges["vertical"])
+    if known and ratio < 0:
+        note = f"the vertical axis runs the other way (vertical view step {ratio:g} × the horizontal one)"
+    elif known and ratio != 1.0:
+        note = f"the vertical view step is {ratio:g} × the horizontal one"
+    elif not known and len(ranges) == 2:
+        (h_low, h_high), (v_low, v_high) = ranges["horizontal"], ranges["vertical"]
         h_mid, v_mid, span = (h_low + h_high) / 2, (v_low + v_high) / 2, max(h_high - h_low, v_high - v_low, 0.1)
         if abs(h_mid + v_mid) < abs(h_mid - v_mid) and abs(h_mid - v_mid) > span / 2:
-            note = (f"the axes disagree (horizontal {ranges[0]}, vertical {ranges[1]} px/view step: one "
-                    "flipped?); the camera has one baseline")
-    return [min(r[0] for r in ranges), max(r[1] for r in ranges)], note
+            note, doubtful = (f"the axes disagree (horizontal {ranges['horizontal']}, vertical {ranges['vertical']} "
+                              "px/view step: one flipped?) and the calibration states no vertical step"), True
+    joined = [min(r[0] for r in ranges.values()), max(r[1] for r in ranges.values())]
+    return DisparityEstimate([round(x, 4) for x in joined], ratio, note, doubtful)

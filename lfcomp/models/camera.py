@@ -1,13 +1,16 @@
 """Structured light field camera (paper §2.2): views on a regular grid, no COLMAP.
 
-Every view is a pinhole camera of focal length ``f`` (pixels) translated by ``Δ·(s, -t, 0)``, where
-``(s, t)`` is the view's horizontal and vertical offset from the central view in grid steps. Real
+Every view is a pinhole camera of focal length ``f`` (pixels) translated by ``Δ·(s, −ρ·t, 0)``, where
+``(s, t)`` is the view's horizontal and vertical offset from the central view in grid steps and ``ρ``
+the vertical view step as a multiple of the horizontal one (1 for a square grid; −1 when the rows
+of the grid run the other way, as a capture may store them; a gantry may step differently). Real
 array light fields (HCI) are rendered with shifted sensors that converge on a focus plane, so the
 disparity per view step takes both signs; a sensor-shift term ``κ`` models that:
 
-    disparity(z) = f·Δ·(1/z − κ)      (pixels per view step; I_view(p) = I_centre(p + s·disparity))
+    disparity(z) = f·Δ·(1/z − κ)      (pixels per horizontal view step; I_view(p) = I_centre(p + s·disparity),
+                                       ρ·disparity per vertical step)
 
-``f``, ``Δ`` and ``κ`` are trainable. They are initialised from the light field's known disparity
+``f``, ``Δ`` and ``κ`` are trainable; ``ρ`` is fixed, part of the model's spec (estimated at ingest). They are initialised from the light field's known disparity
 range (HCI ``parameters.cfg``) or a configured default, mapped onto the sampled depth range
 ``[near, far]``, because a self-calibrated baseline otherwise tends to collapse towards zero.
 """
@@ -41,10 +44,11 @@ class LightFieldCamera(nn.Module):
     """Generates rays for any (fractional) view position (s, t) and pixel (x, y)."""
 
     def __init__(self, height: int, width: int, focal: float, baseline: float, kappa: float,
-                 trainable: bool = True) -> None:
+                 trainable: bool = True, vertical_step: float = 1.0) -> None:
         super().__init__()
         self.height = int(height)
         self.width = int(width)
+        self.vertical_step = float(vertical_step)  # ρ: geometry from the spec, not a trained parameter
         # f is kept positive through its logarithm; Δ and κ are signed.
         self.log_focal = nn.Parameter(torch.tensor(math.log(focal)), requires_grad=trainable)
         self.baseline = nn.Parameter(torch.tensor(float(baseline)), requires_grad=trainable)
@@ -60,7 +64,7 @@ class LightFieldCamera(nn.Module):
             return {"focal": float(self.focal), "baseline": float(self.baseline), "kappa": float(self.kappa)}
 
     def disparity_per_view(self, depth: torch.Tensor) -> torch.Tensor:
-        """Disparity in pixels per view step of a point at ``depth``."""
+        """Disparity in pixels per horizontal view step of a point at ``depth``."""
         return self.focal * self.baseline * (1.0 / depth - self.kappa)
 
     def rays(self, s: torch.Tensor, t: torch.Tensor, x: torch.Tensor,
@@ -71,8 +75,9 @@ class LightFieldCamera(nn.Module):
         fractional); ``x``/``y``: pixel column/row indices. All 1-D tensors of equal length.
         """
         f, delta, kappa = self.focal, self.baseline, self.kappa
-        origins = torch.stack([delta * s, -delta * t, torch.zeros_like(s)], dim=-1)
+        delta_t = delta * self.vertical_step if self.vertical_step != 1.0 else delta
+        origins = torch.stack([delta * s, -delta_t * t, torch.zeros_like(s)], dim=-1)
         dx = (x + 0.5 - self.width / 2) / f - kappa * delta * s
-        dy = -(y + 0.5 - self.height / 2) / f + kappa * delta * t
+        dy = -(y + 0.5 - self.height / 2) / f + kappa * delta_t * t
         directions = torch.stack([dx, dy, -torch.ones_like(dx)], dim=-1)
         return origins, directions

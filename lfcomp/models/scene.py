@@ -17,7 +17,7 @@ from torch import nn
 
 from lfcomp.models.camera import LightFieldCamera
 from lfcomp.models.registry import MODEL_KINDS, ModelKind
-from lfcomp.models.spec import Spec, make_spec, render_precision
+from lfcomp.models.spec import Spec, make_spec, render_precision, vertical_step
 
 __all__ = ["CPU_ACTIVATION_BYTES", "SceneModel", "Spec", "count_field_params", "grid_offset", "make_spec",
            "render_views", "to_uint8"]
@@ -47,7 +47,8 @@ class SceneModel(nn.Module):
         self.learns_camera = kind.learns_camera
         height, width = spec["size"]
         self.camera = LightFieldCamera(height, width, camera_values["focal"], camera_values["baseline"],
-                                       camera_values["kappa"], trainable=camera_trainable and kind.learns_camera)
+                                       camera_values["kappa"], trainable=camera_trainable and kind.learns_camera,
+                                       vertical_step=vertical_step(spec))
         module = kind.load()
         self.field = module.Field(**spec["field"], factor_ranks=spec["factor_ranks"])
         self._render_rays = module.render_rays

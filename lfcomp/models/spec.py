@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lfcomp.config import ModelConfig
 
 __all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec", "render_precision",
-           "saves_parameters"]
+           "saves_parameters", "vertical_step"]
 
 Spec = dict[str, Any]
 
@@ -32,11 +32,13 @@ def _json_native(value: Any) -> Any:
 
 
 def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, int],
-              near: float, far: float, norm_focal: float) -> Spec:
-    """Everything needed to rebuild a SceneModel's architecture (no weights) and the arithmetic it
-    renders in. The spec is part of the bitstream format: its keys and values must stay as they are.
-    ``render_precision`` is written only when it is not fp32, so fp32 specs are those of every
-    stream before it (and its absence means fp32)."""
+              near: float, far: float, norm_focal: float, vertical_step: float = 1.0) -> Spec:
+    """Everything needed to rebuild a SceneModel's architecture (no weights), its camera's geometry
+    and the arithmetic it renders in. The spec is part of the bitstream format: its keys and values
+    must stay as they are. The optional keys are written only when they differ from what every
+    stream before them meant: ``render_precision`` when it is not fp32, ``vertical_step`` (the
+    vertical view step as a multiple of the horizontal one) when it is not 1 and the kind's rays
+    come from the camera."""
     if model_cfg.kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {model_cfg.kind!r} (choose from {', '.join(MODEL_KINDS)})")
     kind = MODEL_KINDS[model_cfg.kind]
@@ -53,12 +55,19 @@ def make_spec(model_cfg: ModelConfig, grid: tuple[int, int], size: tuple[int, in
     }
     if model_cfg.render_precision != "fp32":
         spec["render_precision"] = model_cfg.render_precision
+    if kind.learns_camera and float(vertical_step) != 1.0:
+        spec["vertical_step"] = float(vertical_step)
     return spec
 
 
 def render_precision(spec: Spec) -> str:
     """The arithmetic a (valid) spec's model renders in: ``fp32`` or ``bf16``."""
     return spec.get("render_precision", "fp32")
+
+
+def vertical_step(spec: Spec) -> float:
+    """The vertical view step of a (valid) spec's camera as a multiple of the horizontal one."""
+    return float(spec.get("vertical_step", 1.0))
 
 
 def saves_parameters(n1: int, n2: int, rank: int) -> bool:
@@ -83,7 +92,8 @@ class SpecLimits:
 
 SPEC_LIMITS = SpecLimits()
 SPEC_KEYS = {"kind", "field", "samples", "grid", "size", "near", "far", "norm_focal", "factor_ranks"}
-OPTIONAL_SPEC_KEYS = {"render_precision"}
+OPTIONAL_SPEC_KEYS = {"render_precision", "vertical_step"}
+VERTICAL_STEP_LIMIT = 8.0  # |vertical step| within 1/8..8 of the horizontal one
 RENDER_PRECISIONS: tuple[str, ...] = typing.get_args(RenderPrecision)  # the config's values, in one place
 _FIELD_RANGES = {"depth": (1, SPEC_LIMITS.depth), "width": (1, SPEC_LIMITS.width),
                  "pos_freqs": (0, SPEC_LIMITS.freqs), "dir_freqs": (0, SPEC_LIMITS.freqs)}
@@ -135,10 +145,18 @@ def check_spec(spec: Any) -> SpecShape:
     if render_precision(spec) not in RENDER_PRECISIONS:
         raise ValueError(f"render_precision = {short_repr(spec['render_precision'])} is not one of "
                          f"{', '.join(RENDER_PRECISIONS)}")
+    if "vertical_step" in spec:
+        step = spec["vertical_step"]
+        if type(step) not in (int, float) or not math.isfinite(step) or \
+                not 1 / VERTICAL_STEP_LIMIT <= abs(step) <= VERTICAL_STEP_LIMIT:
+            raise ValueError(f"vertical_step = {short_repr(step)} is not a number with |value| in "
+                             f"1/{VERTICAL_STEP_LIMIT:g}..{VERTICAL_STEP_LIMIT:g}")
     limits = SPEC_LIMITS
     if not isinstance(spec["kind"], str) or spec["kind"] not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {short_repr(spec['kind'])}")
     kind = MODEL_KINDS[spec["kind"]]
+    if "vertical_step" in spec and not kind.learns_camera:
+        raise ValueError(f"vertical_step is set for kind {kind.name}, whose rays do not come from the camera")
     _pair(spec["grid"], "grid", limits.views)
     _pair(spec["size"], "size", limits.pixels)
     samples = _integer(spec["samples"], "samples", 1, limits.samples)

@@ -11,6 +11,7 @@ self-calibrated baseline from collapsing (see docs on narrow-baseline light fiel
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.resume import Resume
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.engine.validation import evaluate
-from lfcomp.io.calibration import estimated_range
+from lfcomp.io.calibration import disparity_estimate
 from lfcomp.io.lightfield import LightField
 from lfcomp.models.camera import initial_camera
 from lfcomp.models.scene import SceneModel, count_field_params, grid_offset, make_spec
@@ -33,23 +34,35 @@ log = logging.getLogger("lfcomp")
 ESTIMATED = "disparity estimated from the views"
 
 
-def initial_camera_for(lf: LightField, camera_cfg: CameraConfig) -> tuple[dict[str, float], str]:
+@dataclass(frozen=True)
+class CameraStart:
+    """Where a NeRF camera starts: f, Δ, κ; the vertical view step as a multiple of the horizontal
+    one (into the spec); and where the disparity range came from, for the log and the report."""
+
+    values: dict[str, float]
+    vertical_step: float
+    origin: str
+
+
+def initial_camera_for(lf: LightField, camera_cfg: CameraConfig) -> CameraStart:
     """Camera initialisation and where its disparity range came from: the light field's metadata
-    (HCI ``parameters.cfg``), else the range estimated from the views at ingest, else the config."""
+    (HCI ``parameters.cfg``: a square grid), else the range and vertical step estimated from the
+    views at ingest, else the config."""
     meta = lf.attrs.get("camera") or {}
-    estimate, note = estimated_range(lf.attrs.get("calibration"))
+    estimate = disparity_estimate(lf.attrs.get("calibration"))
+    step = 1.0
     if meta.get("disparity_range"):
         disparity_range, origin = meta["disparity_range"], "light field metadata"
     elif estimate is not None:
-        disparity_range, origin = estimate, ESTIMATED
-        if note:
-            log.warning("calibration: %s", note)
+        disparity_range, origin, step = estimate.disparity_range, ESTIMATED, estimate.vertical_step
+        if estimate.note:
+            (log.warning if estimate.doubtful else log.info)("calibration: %s", estimate.note)
     else:
         disparity_range, origin = list(camera_cfg.disparity_range), "config camera.disparity_range"
     height, width = lf.size
     values = initial_camera(height, width, disparity_range, camera_cfg.near, camera_cfg.far,
                             meta.get("focal_px"))
-    return values, f"{origin} {list(disparity_range)}"
+    return CameraStart(values, step, f"{origin} {list(disparity_range)}")
 
 
 def camera_band(model: SceneModel, camera_init: dict[str, float], camera_cfg: CameraConfig):
@@ -82,10 +95,13 @@ def train_nerf(lf: LightField, cfg: Config, device: torch.device,
     """Train NeRF-org on all views; returns the model and the checkpoint extras (curve, report)."""
     train_cfg, camera_cfg = cfg.train, cfg.camera
     seed_everything(train_cfg.seed)
-    camera_init, origin = initial_camera_for(lf, camera_cfg)
-    spec = make_spec(cfg.model, lf.grid, lf.size, camera_cfg.near, camera_cfg.far, camera_init["focal"])
+    start = initial_camera_for(lf, camera_cfg)
+    camera_init, origin = start.values, start.origin
+    spec = make_spec(cfg.model, lf.grid, lf.size, camera_cfg.near, camera_cfg.far, camera_init["focal"],
+                     start.vertical_step)
     model = SceneModel(spec, camera_init, camera_trainable=camera_cfg.trainable).to(device)
-    log.info("camera init from %s: f=%.4g Δ=%.4g κ=%.4g", origin, *camera_init.values())
+    log.info("camera init from %s: f=%.4g Δ=%.4g κ=%.4g, vertical step %g × horizontal", origin,
+             *camera_init.values(), start.vertical_step)
     log.info("model: %s, %d parameters, %d samples per ray, %d views of %dx%d on %s",
              spec["kind"], count_field_params(model), spec["samples"], lf.grid[0] * lf.grid[1], *lf.size, device)
 
