@@ -279,7 +279,7 @@ def test_rerun_after_sigkill_gives_the_uninterrupted_result(chain, stage, point,
         problems = differences(tmp_path / name, chain.folder / name)
         assert not problems, f"rerun's {name} differs from the uninterrupted run: {problems[:5]}"
     assert not resume.exists()  # gone once the output is complete
-    rerun_log = log.read_text()[before:]
+    rerun_log = log.read_bytes()[before:].decode()  # ``before`` counts bytes: the log holds Δ, ρ, ×
     assert "ignoring" not in rerun_log  # no resume state was unreadable or foreign
     resumed = re.findall(r"resuming from .* after step (\d+)", rerun_log)
     assert resumed == ([str(found["resume_step"])] if found["resume_step"] is not None else [])
