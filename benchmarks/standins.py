@@ -50,10 +50,15 @@ NOISE_SIGMA = 2.0  # 8-bit levels
 VIGNETTING = 0.35  # relative darkening of a corner view's corner: (cos θ)^4 with θ grown to give it
 
 
+def kept_size(variant: str, height: int, width: int) -> tuple[int, int]:
+    """The central crop of the scene's views that the stand-in ``variant`` keeps, before the downsample."""
+    return (height * 27 // 32, width) if variant == "nonsquare" else (height, width)
+
+
 def build(source: Path, variant: str, views: tuple[int, int], downsample: int) -> np.ndarray:
     """The stand-in ``variant`` of the HCI scene at ``source``: uint8 views (U, V, H, W, 3)."""
     _, _, H, W = probe_shape(source, "hci", views=views)  # from the file headers: nothing decoded twice
-    crop = (H * 27 // 32, W) if variant == "nonsquare" else (H, W)
+    crop = kept_size(variant, H, W)
     lf = ingest(source, "hci", views=views, crop=crop, size=(crop[0] // downsample, crop[1] // downsample))
     out = lf.views.astype(np.float64)
     if variant == "noisy":
@@ -96,11 +101,9 @@ def true_disparity(source: Path, variant: str, downsample: int) -> dict | None:
     if not path.exists():
         return None
     disparity = read_pfm(path)
-    H, W = disparity.shape
-    if variant == "nonsquare":
-        top = (H - H * 27 // 32) // 2
-        disparity = disparity[top:top + H * 27 // 32]
-    disparity = disparity / downsample
+    (H, W), (h, w) = disparity.shape, kept_size(variant, *disparity.shape)
+    top, left = (H - h) // 2, (W - w) // 2  # the central crop, as ingest takes it
+    disparity = disparity[top:top + h, left:left + w] / downsample
     low, high = np.percentile(disparity, (2.0, 98.0))
     return {"range": [float(low), float(high)], "min_max": [float(disparity.min()), float(disparity.max())],
             "vertical_step": -1.0 if variant == "flipped" else 1.0}
@@ -132,19 +135,15 @@ def lfcomp(*args: str, log: Path) -> None:
 
 
 def fit(folder: Path, kind: str, preset: str) -> dict:
-    """Train the scene model ``kind`` on the ingested stand-in; its stage report and the calibration
-    ingest estimated."""
+    """Train the scene model ``kind`` on the ingested stand-in; its stage report."""
     import torch
-    import zarr
 
     lf = folder.with_suffix(".zarr")
     model = folder.parent / f"{folder.name}_{kind}.pt"
     if not model.exists():
         lfcomp("train", str(lf), str(model), "--preset", preset, "--set", f"model.kind={kind}", "--threads", "1",
                "--device", "cpu", log=folder.parent / f"{folder.name}_{kind}.log")
-    report = torch.load(model, weights_only=False)["report"]
-    calibration = zarr.open_group(str(lf), mode="r").attrs.get("calibration", {})
-    return {"report": report, "calibration": calibration}
+    return torch.load(model, weights_only=False)["report"]
 
 
 def main() -> None:
@@ -183,8 +182,7 @@ def main() -> None:
     print(f"\n{args.source.name} stand-ins, {args.preset} preset: PSNR (RGB) of the stage report on its views\n")
     print("| stand-in | model | PSNR | centre-view floor | mean-image floor | margin over best floor |")
     print("|---|---|---:|---:|---:|---:|")
-    for (variant, kind), result in results.items():
-        report = result["report"]
+    for (variant, kind), report in results.items():
         floors = report.get("floors", {})
         centre, mean = floors.get("centre_view", {}).get("psnr_rgb"), floors.get("mean_image", {}).get("psnr_rgb")
         best = max(f for f in (centre, mean) if f is not None)
@@ -195,8 +193,10 @@ def main() -> None:
     print("| stand-in | estimated horizontal | estimated vertical | true horizontal (vertical: × true step) | "
           "estimated vertical step | true step |")
     print("|---|---|---|---|---:|---:|")
+    import zarr
+
     for variant, folder in folders.items():
-        calibration = next(r["calibration"] for (v, _), r in results.items() if v == variant)
+        calibration = zarr.open_group(str(folder.with_suffix(".zarr")), mode="r").attrs.get("calibration", {})
         truth = true_disparity(args.source, variant, args.downsample)
         axes = [f"[{calibration[a][0]:.3f}, {calibration[a][1]:.3f}]" if calibration.get(a) else "–"
                 for a in ("horizontal", "vertical")]

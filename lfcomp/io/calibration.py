@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lfcomp.models.spec import VERTICAL_STEP_LIMIT, is_vertical_step
+
 __all__ = ["DisparityEstimate", "disparity_estimate", "estimate_disparity_ranges", "plane_sweep",
            "smooth_disparity", "vertical_step"]
 
@@ -112,7 +114,8 @@ def vertical_step(horizontal: torch.Tensor, horizontal_confident: torch.Tensor, 
     if not abs(correlation) >= min_correlation:
         return None
     ratio = float((h * v).sum() / (h * h).sum())
-    return round(float(np.clip(abs(ratio), 1 / 8, 8)) * math.copysign(1.0, ratio), 3)
+    return round(float(np.clip(abs(ratio), 1 / VERTICAL_STEP_LIMIT, VERTICAL_STEP_LIMIT))
+                 * math.copysign(1.0, ratio), 3)
 
 
 def smooth_disparity(disparity: torch.Tensor, size: int = 9) -> torch.Tensor:
@@ -148,7 +151,7 @@ def disparity_estimate(calibration: Any) -> DisparityEstimate | None:
     if not ranges:
         return None
     step = calibration.get("vertical_step")
-    known = type(step) in (int, float) and math.isfinite(step) and 1 / 8 <= abs(step) <= 8
+    known = is_vertical_step(step)
     ratio = float(step) if known else 1.0
     note, doubtful = "", False
     if "vertical" in ranges:

@@ -75,7 +75,7 @@ class LightFieldCamera(nn.Module):
         fractional); ``x``/``y``: pixel column/row indices. All 1-D tensors of equal length.
         """
         f, delta, kappa = self.focal, self.baseline, self.kappa
-        delta_t = delta * self.vertical_step if self.vertical_step != 1.0 else delta
+        delta_t = delta * self.vertical_step  # × 1.0 is exact: square grids render as before
         origins = torch.stack([delta * s, -delta_t * t, torch.zeros_like(s)], dim=-1)
         dx = (x + 0.5 - self.width / 2) / f - kappa * delta * s
         dy = -(y + 0.5 - self.height / 2) / f + kappa * delta_t * t

@@ -21,8 +21,8 @@ from lfcomp.models.registry import MODEL_KINDS
 if TYPE_CHECKING:
     from lfcomp.config import ModelConfig
 
-__all__ = ["SPEC_LIMITS", "Spec", "SpecLimits", "SpecShape", "check_spec", "make_spec", "render_precision",
-           "saves_parameters", "vertical_step"]
+__all__ = ["SPEC_LIMITS", "VERTICAL_STEP_LIMIT", "Spec", "SpecLimits", "SpecShape", "check_spec", "is_vertical_step",
+           "make_spec", "render_precision", "saves_parameters", "vertical_step"]
 
 Spec = dict[str, Any]
 
@@ -68,6 +68,13 @@ def render_precision(spec: Spec) -> str:
 def vertical_step(spec: Spec) -> float:
     """The vertical view step of a (valid) spec's camera as a multiple of the horizontal one."""
     return float(spec.get("vertical_step", 1.0))
+
+
+def is_vertical_step(value: Any) -> bool:
+    """A usable vertical view step: a finite number (not a bool) with |value| in 1/8..8 (the
+    ``VERTICAL_STEP_LIMIT``), wherever one is read (a spec, a stored calibration)."""
+    return (type(value) in (int, float) and math.isfinite(value)
+            and 1 / VERTICAL_STEP_LIMIT <= abs(value) <= VERTICAL_STEP_LIMIT)
 
 
 def saves_parameters(n1: int, n2: int, rank: int) -> bool:
@@ -145,12 +152,9 @@ def check_spec(spec: Any) -> SpecShape:
     if render_precision(spec) not in RENDER_PRECISIONS:
         raise ValueError(f"render_precision = {short_repr(spec['render_precision'])} is not one of "
                          f"{', '.join(RENDER_PRECISIONS)}")
-    if "vertical_step" in spec:
-        step = spec["vertical_step"]
-        if type(step) not in (int, float) or not math.isfinite(step) or \
-                not 1 / VERTICAL_STEP_LIMIT <= abs(step) <= VERTICAL_STEP_LIMIT:
-            raise ValueError(f"vertical_step = {short_repr(step)} is not a number with |value| in "
-                             f"1/{VERTICAL_STEP_LIMIT:g}..{VERTICAL_STEP_LIMIT:g}")
+    if "vertical_step" in spec and not is_vertical_step(spec["vertical_step"]):
+        raise ValueError(f"vertical_step = {short_repr(spec['vertical_step'])} is not a number with |value| in "
+                         f"1/{VERTICAL_STEP_LIMIT:g}..{VERTICAL_STEP_LIMIT:g}")
     limits = SPEC_LIMITS
     if not isinstance(spec["kind"], str) or spec["kind"] not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {short_repr(spec['kind'])}")
