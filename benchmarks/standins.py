@@ -20,9 +20,12 @@ the PSNR of the stage report against the floors it records (centre view and mean
 every view), the margin over the best floor; and per stand-in the disparity range and vertical view
 step ingest estimated from the views against the truth (the HCI scene's ``gt_disp_lowres.pfm``,
 cropped and scaled as the stand-in, 2nd-98th percentiles as the estimate states them; the
-vertical step is −1 for ``flipped``, 1 otherwise):
+vertical step is −1 for ``flipped``, 1 otherwise). With ``--calibrated`` it also trains each model on
+a copy of each stand-in whose calibration is that truth instead of the estimate (the calibrated
+run: same code, same camera band; for kinds whose rays come from the camera), and prints its PSNR
+beside:
 
-    python benchmarks/standins.py ../shared/data/hci_4d_lf_benchmark/cotton /tmp/standins --run
+    python benchmarks/standins.py ../shared/data/hci_4d_lf_benchmark/cotton /tmp/standins --run --calibrated
 
 With ``--configfile FILE`` it also writes a workflow config that adds the stand-ins as scenes (and
 runs them), so their rate points, anchors and floors come from the workflow as any scene's do:
@@ -43,7 +46,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from lfcomp.io.lightfield import ingest, probe_shape
+from lfcomp.io.lightfield import LightField, ingest, probe_shape, read_lightfield, write_lightfield
+from lfcomp.models.registry import model_kind
 
 VARIANTS = ("base", "noisy", "flipped", "nonsquare")
 NOISE_SIGMA = 2.0  # 8-bit levels
@@ -109,6 +113,21 @@ def true_disparity(source: Path, variant: str, downsample: int) -> dict | None:
             "vertical_step": -1.0 if variant == "flipped" else 1.0}
 
 
+def calibrated_copy(lf_path: Path, truth: dict) -> Path:
+    """The ingested stand-in at ``lf_path`` with its calibration replaced by the truth (the true
+    disparity range on both axes, the vertical one times the true step, and the true step), as
+    ``<name>_calibrated.zarr``: the run the estimate is compared against, through the same code."""
+    out = lf_path.with_name(f"{lf_path.stem}_calibrated.zarr")
+    if not out.exists():
+        lf = read_lightfield(lf_path)
+        step = truth["vertical_step"]
+        calibration = {"method": "ground truth (gt_disp_lowres.pfm), 2-98 percentiles",
+                       "horizontal": [round(x, 4) for x in truth["range"]],
+                       "vertical": sorted(round(x * step, 4) for x in truth["range"]), "vertical_step": step}
+        write_lightfield(LightField(lf.views, {**lf.attrs, "calibration": calibration}), out)
+    return out
+
+
 def write_folder(views: np.ndarray, folder: Path) -> None:
     """Views as ``folder/view_UU_VV.png`` (0-based row, column)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,15 +153,14 @@ def lfcomp(*args: str, log: Path) -> None:
         raise SystemExit(f"lfcomp {args[0]} failed: see {log}")
 
 
-def fit(folder: Path, kind: str, preset: str) -> dict:
-    """Train the scene model ``kind`` on the ingested stand-in; its stage report."""
+def fit(lf: Path, kind: str, preset: str) -> dict:
+    """Train the scene model ``kind`` on the ingested stand-in ``lf`` (a zarr); its stage report."""
     import torch
 
-    lf = folder.with_suffix(".zarr")
-    model = folder.parent / f"{folder.name}_{kind}.pt"
+    model = lf.parent / f"{lf.stem}_{kind}.pt"
     if not model.exists():
         lfcomp("train", str(lf), str(model), "--preset", preset, "--set", f"model.kind={kind}", "--threads", "1",
-               "--device", "cpu", log=folder.parent / f"{folder.name}_{kind}.log")
+               "--device", "cpu", log=lf.parent / f"{lf.stem}_{kind}.log")
     return torch.load(model, weights_only=False)["report"]
 
 
@@ -158,6 +176,8 @@ def main() -> None:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--configfile", type=Path, help="write a workflow config that runs the stand-ins")
+    parser.add_argument("--calibrated", action="store_true",
+                        help="with --run, also train each stand-in with the true disparity in place of the estimate")
     args = parser.parse_args()
     folders = {}
     for variant in args.variants:
@@ -172,22 +192,36 @@ def main() -> None:
         print(f"workflow config: {args.configfile}", flush=True)
     if not args.run:
         return
-    tasks = [(variant, kind) for variant in folders for kind in args.kinds]
-    for folder in folders.values():  # once, before the trainings of both kinds read it
+    zarrs: dict[tuple[str, bool], Path] = {}
+    for variant, folder in folders.items():  # once, before the trainings of both kinds read it
         if not folder.with_suffix(".zarr").exists():
             lfcomp("ingest", str(folder), str(folder.with_suffix(".zarr")), "--format", "folder",
                    log=folder.with_suffix(".ingest.log"))
+        zarrs[variant, False] = folder.with_suffix(".zarr")
+        truth = true_disparity(args.source, variant, args.downsample)
+        if args.calibrated and truth is not None:
+            zarrs[variant, True] = calibrated_copy(folder.with_suffix(".zarr"), truth)
+    # a kind whose rays do not come from the camera (nelf: (s, t, x, y)) has no calibrated run: it is its run
+    tasks = [(variant, kind, calibrated) for (variant, calibrated) in zarrs for kind in args.kinds
+             if not calibrated or model_kind(kind).learns_camera]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(tasks, pool.map(lambda task: fit(folders[task[0]], task[1], args.preset), tasks)))
+        reports = dict(zip(tasks, pool.map(lambda task: fit(zarrs[task[0], task[2]], task[1], args.preset), tasks)))
+    results = {(variant, kind): report for (variant, kind, calibrated), report in reports.items() if not calibrated}
     print(f"\n{args.source.name} stand-ins, {args.preset} preset: PSNR (RGB) of the stage report on its views\n")
-    print("| stand-in | model | PSNR | centre-view floor | mean-image floor | margin over best floor |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| stand-in | model | PSNR | centre-view floor | mean-image floor | margin over best floor | "
+          "calibrated: PSNR (margin) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for (variant, kind), report in results.items():
         floors = report.get("floors", {})
         centre, mean = floors.get("centre_view", {}).get("psnr_rgb"), floors.get("mean_image", {}).get("psnr_rgb")
         best = max(f for f in (centre, mean) if f is not None)
+        calibrated = reports.get((variant, kind, True))
+        with_truth = "–" if calibrated is None else \
+            f"{calibrated['psnr_rgb']:.2f} ({calibrated['psnr_rgb'] - best:+.2f})"
+        if args.calibrated and not model_kind(kind).learns_camera:
+            with_truth = "(no camera)"
         print(f"| {variant} | {kind} | {report['psnr_rgb']:.2f} | {centre:.2f} | {mean:.2f} | "
-              f"{report['psnr_rgb'] - best:+.2f} |")
+              f"{report['psnr_rgb'] - best:+.2f} | {with_truth} |")
     print(f"\nDisparity (px per view step) estimated at ingest against the truth ({args.source.name}'s "
           "gt_disp_lowres.pfm, 2nd-98th percentiles [min, max])\n")
     print("| stand-in | estimated horizontal | estimated vertical | true horizontal (vertical: × true step) | "

@@ -68,14 +68,16 @@ def test_standins_are_reproducible_and_read_back_as_a_folder(tmp_path) -> None:
 
 
 def test_standins_calibrate_their_flipped_axis_and_run_as_workflow_scenes(tmp_path) -> None:
-    """The flipped stand-in's ingest estimates a vertical view step of −1 (the base one +1), and the
-    config ``--configfile`` writes adds the stand-ins as scenes that the workflow accepts and plans."""
+    """The flipped stand-in's ingest estimates a vertical view step of −1 (the base one +1), its
+    calibrated copy starts the camera from the truth given, and the config ``--configfile`` writes adds the stand-ins as scenes that the workflow accepts and plans."""
     import importlib.util
     import shutil
 
     import yaml
 
-    from lfcomp.io.lightfield import ingest
+    from lfcomp.codecs.qdlr.train import ESTIMATED, initial_camera_for
+    from lfcomp.config import load_preset
+    from lfcomp.io.lightfield import ingest, read_lightfield, write_lightfield
 
     spec = importlib.util.spec_from_file_location("standins", ROOT / "benchmarks" / "standins.py")
     standins = importlib.util.module_from_spec(spec)
@@ -85,8 +87,19 @@ def test_standins_calibrate_their_flipped_axis_and_run_as_workflow_scenes(tmp_pa
     for variant in ("base", "flipped"):
         folders[variant] = tmp_path / "standins" / f"cotton128_{variant}"
         standins.write_folder(standins.build(source, variant, (5, 5), 2), folders[variant])
-    steps = {v: ingest(folder, "folder").attrs["calibration"]["vertical_step"] for v, folder in folders.items()}
+    ingested = {v: ingest(folder, "folder") for v, folder in folders.items()}
+    steps = {v: lf.attrs["calibration"]["vertical_step"] for v, lf in ingested.items()}
     assert steps["base"] == pytest.approx(1.0, abs=0.1) and steps["flipped"] == pytest.approx(-1.0, abs=0.1)
+
+    # the calibrated run's light field: the same views, the truth in place of the estimate
+    write_lightfield(ingested["flipped"], tmp_path / "flipped.zarr")
+    calibrated = standins.calibrated_copy(tmp_path / "flipped.zarr", {"range": [-0.2, 0.35], "vertical_step": -1.0})
+    assert calibrated.name == "flipped_calibrated.zarr"
+    lf = read_lightfield(calibrated)
+    assert np.array_equal(lf.views, ingested["flipped"].views)
+    assert lf.attrs["calibration"]["vertical"] == [-0.35, 0.2]
+    start = initial_camera_for(lf, load_preset("quick").camera)
+    assert start.origin == f"{ESTIMATED} [-0.2, 0.35]" and start.vertical_step == -1.0
 
     workflow = tmp_path / "workflow"
     workflow.mkdir()

@@ -3,6 +3,7 @@ views, starts the NeRF camera of a light field that has no parameters.cfg."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from conftest import make_synthetic_lightfield
 
 from lfcomp.codecs.qdlr.train import ESTIMATED, camera_band, initial_camera_for
 from lfcomp.config import load_preset
+from lfcomp.errors import LfcompError
 from lfcomp.io.calibration import disparity_estimate, estimate_disparity_ranges
 from lfcomp.io.lightfield import LightField, ingest
 from lfcomp.models.scene import SceneModel, make_spec
@@ -94,6 +96,15 @@ def test_camera_band_keeps_the_estimate() -> None:
     model.camera.baseline.data.fill_(1.0)  # as if training had drifted far from the estimate
     model.camera.kappa.data.fill_(-5.0)
     keep()
-    assert float(model.camera.baseline) == pytest.approx(0.02)
+    assert float(model.camera.baseline) == pytest.approx(0.01 * cfg.camera.baseline_band)
     half = 0.5 * (1 / cfg.camera.near - 1 / cfg.camera.far)
     assert float(model.camera.kappa) == pytest.approx(0.3 - half)
+    model.camera.baseline.data.fill_(-1.0)
+    keep()
+    assert float(model.camera.baseline) == pytest.approx(0.01 / cfg.camera.baseline_band)
+    wide = camera_band(model, values, replace(cfg.camera, baseline_band=2.0))
+    model.camera.baseline.data.fill_(1.0)
+    wide()
+    assert float(model.camera.baseline) == pytest.approx(0.02)
+    with pytest.raises(LfcompError, match="baseline_band"):
+        camera_band(model, values, replace(cfg.camera, baseline_band=0.5))

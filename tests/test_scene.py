@@ -76,6 +76,30 @@ def test_positional_encoding_shape_and_values():
     assert enc[0, 3].item() == pytest.approx(np.sin(np.pi * 0.5), abs=1e-6)
 
 
+def _textbook_encoding(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
+    freqs = (2.0 ** torch.arange(num_freqs, dtype=x.dtype)) * np.pi
+    angles = x.unsqueeze(-1) * freqs
+    return torch.cat([x, torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2)], dim=-1)
+
+
+def test_positional_encoding_is_the_textbook_one_with_its_own_gradient() -> None:
+    """The encoding's values are autograd's textbook γ bit for bit (the format's arithmetic), in fp32
+    and cast to bf16 under autocast; its hand-written gradient (a learned camera's rays) is γ's."""
+    torch.manual_seed(0)
+    x = torch.randn(50, 3) * 2
+    assert torch.equal(positional_encoding(x, 6), _textbook_encoding(x, 6))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        encoded = positional_encoding(x, 6)
+    assert encoded.dtype == torch.bfloat16 and torch.equal(encoded, _textbook_encoding(x, 6).bfloat16())
+    x64 = torch.randn(20, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: positional_encoding(v, 4), (x64,))
+    upstream = torch.randn(20, 4 * 9, dtype=torch.float64)
+    positional_encoding(x64, 4).backward(upstream)
+    textbook = x64.detach().clone().requires_grad_()
+    _textbook_encoding(textbook, 4).backward(upstream)
+    assert torch.allclose(x64.grad, textbook.grad, rtol=1e-12, atol=1e-12)
+
+
 def test_field_skip_and_factorized_slots():
     field = NerfField(depth=4, width=16, skips=[2], pos_freqs=3, dir_freqs=1, factor_ranks={"trunk1": 4})
     assert field.slots["trunk2"].in_features == 16 + 21

@@ -54,6 +54,7 @@ class CameraConfig:
     trainable: bool
     lr_scale: float  # camera learning rate = train.lr × lr_scale
     freeze_steps: int  # warm-up with the camera frozen (guards against baseline collapse)
+    baseline_band: float  # a camera started from disparities estimated from the views keeps Δ within ×/÷ this
 
 
 @dataclass(frozen=True)

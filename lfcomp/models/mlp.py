@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import FunctionCtx
 
 __all__ = ["FactorizedLinear", "compute_dtype", "encoded_size", "linear_heads", "linear_of_repeated_concat",
            "make_slot", "output_layer", "positional_encoding", "run_trunk", "slot_bias", "slot_weight_params", "trunk_shapes"]
@@ -30,13 +31,37 @@ def compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def positional_encoding(x: torch.Tensor, num_freqs: int) -> torch.Tensor:
-    """[x, sin(2^k π x), cos(2^k π x)] for k < num_freqs (NeRF's γ), on the last axis."""
+    """[x, sin(2^k π x), cos(2^k π x)] for k < num_freqs (NeRF's γ), on the last axis: per input
+    dimension its num_freqs sines, then its cosines. Computed in x's precision and returned in the
+    dtype linear layers compute in (``compute_dtype``: bf16 under autocast)."""
     if num_freqs == 0:
-        return x
+        return x.to(compute_dtype(x))
     freqs = (2.0 ** torch.arange(num_freqs, dtype=x.dtype, device=x.device)) * math.pi
-    angles = x.unsqueeze(-1) * freqs  # (..., D, F)
-    encoded = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2)
-    return torch.cat([x, encoded], dim=-1)
+    return _PositionalEncoding.apply(x, freqs, compute_dtype(x))
+
+
+class _PositionalEncoding(torch.autograd.Function):
+    """γ(x), cast once to the compute dtype, with a gradient with respect to x (a learned camera's
+    rays) from the forward pass's sines and cosines: autograd's own computes both again, undoes
+    two concatenations and a cast through strided copies (measured: a quick NeRF training step with
+    the camera trainable cost 1.15 × one with it frozen). The values are those of before."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: torch.Tensor, freqs: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        angles = x.unsqueeze(-1) * freqs  # (..., D, F)
+        sines, cosines = torch.sin(angles), torch.cos(angles)
+        if ctx.needs_input_grad[0]:
+            # dγ/dx per dimension, in the layout of its 2F encoded features: 2^k π cos, −2^k π sin
+            ctx.save_for_backward(torch.cat([cosines * freqs, sines * -freqs], dim=-1))
+        ctx.input_dtype = x.dtype
+        return torch.cat([x, torch.cat([sines, cosines], dim=-1).flatten(-2)], dim=-1).to(dtype)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (slopes,) = ctx.saved_tensors
+        dims = slopes.shape[-2]
+        encoded = grad[..., dims:].reshape(slopes.shape)  # a view: a dimension's 2F features are adjacent
+        return (grad[..., :dims] + (encoded * slopes).sum(-1)).to(ctx.input_dtype), None, None
 
 
 def encoded_size(dims: int, num_freqs: int) -> int:
