@@ -47,6 +47,7 @@ rule lowrank:
         preset=PRESET,
         device=config["device"],
     threads: config["threads"]["stage"]
+    priority: 1  # the training chain is the critical path: before anchors and the tails (encode, decode)
     resources:
         **job_resources("gpu"),
     conda:
@@ -66,6 +67,7 @@ rule decompose:
     benchmark:
         qdlr_log("decompose", "benchmark.tsv")
     threads: 1
+    priority: 1  # as lowrank
     resources:
         **job_resources("cpu"),
     conda:
@@ -90,6 +92,7 @@ rule distill:
         preset=PRESET,
         device=config["device"],
     threads: config["threads"]["stage"]
+    priority: 1  # as lowrank
     resources:
         **job_resources("gpu"),
     conda:
@@ -116,6 +119,7 @@ rule quantize:
         preset=PRESET,
         device=config["device"],
     threads: config["threads"]["stage"]
+    priority: 1  # as lowrank
     resources:
         **job_resources("gpu"),
     conda:
