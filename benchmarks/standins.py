@@ -192,15 +192,15 @@ def main() -> None:
         print(f"workflow config: {args.configfile}", flush=True)
     if not args.run:
         return
+    truths = {variant: true_disparity(args.source, variant, args.downsample) for variant in folders}
     zarrs: dict[tuple[str, bool], Path] = {}
     for variant, folder in folders.items():  # once, before the trainings of both kinds read it
         if not folder.with_suffix(".zarr").exists():
             lfcomp("ingest", str(folder), str(folder.with_suffix(".zarr")), "--format", "folder",
                    log=folder.with_suffix(".ingest.log"))
         zarrs[variant, False] = folder.with_suffix(".zarr")
-        truth = true_disparity(args.source, variant, args.downsample)
-        if args.calibrated and truth is not None:
-            zarrs[variant, True] = calibrated_copy(folder.with_suffix(".zarr"), truth)
+        if args.calibrated and truths[variant] is not None:
+            zarrs[variant, True] = calibrated_copy(folder.with_suffix(".zarr"), truths[variant])
     # a kind whose rays do not come from the camera (nelf: (s, t, x, y)) has no calibrated run: it is its run
     tasks = [(variant, kind, calibrated) for (variant, calibrated) in zarrs for kind in args.kinds
              if not calibrated or model_kind(kind).learns_camera]
@@ -216,10 +216,10 @@ def main() -> None:
         centre, mean = floors.get("centre_view", {}).get("psnr_rgb"), floors.get("mean_image", {}).get("psnr_rgb")
         best = max(f for f in (centre, mean) if f is not None)
         calibrated = reports.get((variant, kind, True))
-        with_truth = "–" if calibrated is None else \
-            f"{calibrated['psnr_rgb']:.2f} ({calibrated['psnr_rgb'] - best:+.2f})"
-        if args.calibrated and not model_kind(kind).learns_camera:
-            with_truth = "(no camera)"
+        if calibrated is not None:
+            with_truth = f"{calibrated['psnr_rgb']:.2f} ({calibrated['psnr_rgb'] - best:+.2f})"
+        else:
+            with_truth = "(no camera)" if args.calibrated and not model_kind(kind).learns_camera else "–"
         print(f"| {variant} | {kind} | {report['psnr_rgb']:.2f} | {centre:.2f} | {mean:.2f} | "
               f"{report['psnr_rgb'] - best:+.2f} | {with_truth} |")
     print(f"\nDisparity (px per view step) estimated at ingest against the truth ({args.source.name}'s "
@@ -231,7 +231,7 @@ def main() -> None:
 
     for variant, folder in folders.items():
         calibration = zarr.open_group(str(folder.with_suffix(".zarr")), mode="r").attrs.get("calibration", {})
-        truth = true_disparity(args.source, variant, args.downsample)
+        truth = truths[variant]
         axes = [f"[{calibration[a][0]:.3f}, {calibration[a][1]:.3f}]" if calibration.get(a) else "–"
                 for a in ("horizontal", "vertical")]
         true = (f"[{truth['range'][0]:.3f}, {truth['range'][1]:.3f}] "

@@ -69,7 +69,8 @@ def test_standins_are_reproducible_and_read_back_as_a_folder(tmp_path) -> None:
 
 def test_standins_calibrate_their_flipped_axis_and_run_as_workflow_scenes(tmp_path) -> None:
     """The flipped stand-in's ingest estimates a vertical view step of −1 (the base one +1), its
-    calibrated copy starts the camera from the truth given, and the config ``--configfile`` writes adds the stand-ins as scenes that the workflow accepts and plans."""
+    calibrated copy starts the camera from the truth given, and the config ``--configfile`` writes
+    adds the stand-ins as scenes that the workflow accepts and plans."""
     import importlib.util
     import shutil
 

@@ -147,8 +147,8 @@ def trunk_shapes(input_dim: int, depth: int, width: int, skips: list[int]) -> di
 
 
 def run_trunk(slots: nn.ModuleDict, encoded: torch.Tensor, depth: int, skips: list[int]) -> torch.Tensor:
-    """The trunk's ReLU features of an encoded input (skip connections as in ``trunk_shapes``)."""
-    encoded = encoded.to(compute_dtype(encoded))
+    """The trunk's ReLU features of an encoded input, in the compute dtype as ``positional_encoding``
+    returns it (skip connections as in ``trunk_shapes``)."""
     h = encoded
     for i in range(depth):
         if i in skips and i > 0:

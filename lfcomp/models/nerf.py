@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from lfcomp.models.mlp import (compute_dtype, encoded_size, linear_heads, linear_of_repeated_concat, make_slot,
+from lfcomp.models.mlp import (encoded_size, linear_heads, linear_of_repeated_concat, make_slot,
                                output_layer, positional_encoding, run_trunk, trunk_shapes)
 from lfcomp.models.renderer import volume_render
 from lfcomp.models.sampler import stratified_inverse_depth
@@ -61,7 +61,7 @@ class NerfField(nn.Module):
         cheaper; without (evaluation, decoding, the clip) ``heads_as_rendered``, the arithmetic the
         bitstream format fixes."""
         h = run_trunk(self.slots, positional_encoding(points, self.pos_freqs), self.depth, self.skips)
-        encoded = positional_encoding(directions, self.dir_freqs).to(compute_dtype(h))
+        encoded = positional_encoding(directions, self.dir_freqs)
         heads = self.heads_in_training if torch.is_grad_enabled() else self.heads_as_rendered
         sigma, hidden = heads(h, encoded)
         rgb = torch.sigmoid(output_layer(self.slots["rgb"], torch.relu_(hidden)))
