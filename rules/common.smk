@@ -19,9 +19,6 @@ _bin, _path = os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath
 if _path.split(os.pathsep)[0] != _bin:
     os.environ.update(PATH=os.pathsep.join([_bin, _path]))
 
-# OpenMP threads that spin while waiting make two torch jobs sharing the cores many times slower.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def stop(message):
     """End the run before any job starts, with one message and no traceback."""

@@ -18,4 +18,4 @@ rule ingest:
     conda:
         "../envs/lfcomp.yaml"
     shell:
-        "lfcomp ingest {input:q} {output:q} {params.options} 2>> {log:q}"
+        "lfcomp ingest {input:q} {output:q} {params.options} --threads {threads} 2>> {log:q}"

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lfcomp.cli.options import DEVICE, Command, device_of, pair
+from lfcomp.cli.options import DEVICE, THREADS, Command, device_of, pair
 from lfcomp.codecs.limits import DEFAULT_LIMITS, GIB, DecodeLimits
 from lfcomp.errors import LfcompError
 
@@ -186,7 +186,7 @@ def plots(args: argparse.Namespace) -> None:
     log.info("plots: %d files → %s", len(written), args.out)
 
 
-INGEST = Command("ingest", "read a light field into a zarr of views", _ingest_arguments, ingest)
+INGEST = Command("ingest", "read a light field into a zarr of views", _ingest_arguments, ingest, (THREADS,))
 DECODING: tuple[Command, ...] = (
     Command("decode", "render views from a bitstream alone (any codec)", _decode_arguments, decode, (DEVICE,)),
     Command("clip", "free-viewpoint clip (GIF or MP4) rendered from a bitstream alone", _clip_arguments, clip,

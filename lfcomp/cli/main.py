@@ -10,21 +10,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spinning under contention
-
-from lfcomp import __version__  # noqa: E402
-from lfcomp.cli import commands  # noqa: E402
-from lfcomp.cli.options import Command, add_groups  # noqa: E402
-from lfcomp.codecs.registry import CODECS  # noqa: E402
-from lfcomp.engine.memory import keep_freed_memory  # noqa: E402
-from lfcomp.errors import LfcompError  # noqa: E402
+from lfcomp import __version__
+from lfcomp.cli import commands
+from lfcomp.cli.options import Command, add_groups
+from lfcomp.codecs.registry import CODECS
+from lfcomp.engine.memory import keep_freed_memory
+from lfcomp.errors import LfcompError
 
 __all__ = ["build_parser", "command_table", "main"]
 
@@ -63,6 +60,10 @@ def _setup(args: argparse.Namespace) -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
     if getattr(args, "threads", None):
+        # OpenMP's wait policy is left at its default, whose threads spin briefly between parallel
+        # regions: a job's threads are the cores it was given (Snakemake's --cores, SLURM's
+        # cpus-per-task). OMP_WAIT_POLICY=PASSIVE made a 2-thread training step 1.5-1.8x slower; set
+        # it where jobs share cores (the tests' workers).
         import torch
 
         torch.set_num_threads(args.threads)

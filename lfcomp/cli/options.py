@@ -2,7 +2,8 @@
 
 A ``Command`` names its arguments and its handler, and which shared groups it takes: ``config``
 (``--preset``, ``--config``, ``--set``: the stage's parameters), ``device`` (``--device``,
-``--threads``). Every command takes ``--log`` and ``--debug``. A command gets only what it uses.
+``--threads``), ``threads`` (``--threads`` alone: a CPU command that uses torch). Every command takes
+``--log`` and ``--debug``. A command gets only what it uses.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ if TYPE_CHECKING:
     from lfcomp.config import Config
     from lfcomp.engine.resume import Resume
 
-__all__ = ["CONFIG", "DEVICE", "Command", "add_rate_arguments", "config_of", "device_of", "pair", "resume_of",
+__all__ = ["CONFIG", "DEVICE", "THREADS", "Command", "add_rate_arguments", "config_of", "device_of", "pair", "resume_of",
            "target_of"]
 
-CONFIG, DEVICE = "config", "device"
+CONFIG, DEVICE, THREADS = "config", "device", "threads"
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,21 @@ def add_groups(parser: argparse.ArgumentParser, groups: tuple[str, ...]) -> None
                             help="override one setting (repeatable), e.g. --set train.steps=500")
     if DEVICE in groups:
         parser.add_argument("--device", default="auto", help="auto | cpu | cuda (auto picks CUDA when present)")
-        parser.add_argument("--threads", type=int, help="torch CPU threads")
+    if DEVICE in groups or THREADS in groups:
+        parser.add_argument("--threads", type=positive_int, help="torch CPU threads: the cores the job was given "
+                            "(default: all)")
     parser.add_argument("--log", help="append log lines to this file")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def pair(text: str) -> tuple[float, float]:
