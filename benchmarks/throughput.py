@@ -21,12 +21,18 @@ machine hits all alike and every ratio of a row is between runs timed together.
 
     python benchmarks/throughput.py --threads 2                # both sizes, both kinds
     python benchmarks/throughput.py --sizes quick --device cuda
+    python benchmarks/throughput.py --sizes quick --kinds nerf --samples 32   # another sample count
+
+The process keeps freed buffers as every ``lfcomp`` command does (``keep_freed_memory``), for both
+steps alike; run it with the OpenMP wait policy of the jobs it stands for (the workflow's: unset).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import os
 import statistics
 import time
 
@@ -36,6 +42,7 @@ from torch import nn
 
 from lfcomp.config import load_preset
 from lfcomp.engine.device import bf16_supported, resolve_device, resolve_precision
+from lfcomp.engine.memory import keep_freed_memory
 from lfcomp.engine.rays import RayBatches
 from lfcomp.engine.trainer import Optimisation, Trainer
 from lfcomp.models.camera import initial_camera
@@ -127,6 +134,8 @@ def sync(device: torch.device) -> None:
 def measure(preset: str, kind: str, precision: str, device: torch.device, args: argparse.Namespace) -> dict:
     cfg = load_preset(preset, kind)
     m, train = cfg.model, cfg.train
+    if args.samples and kind == "nerf":
+        m = dataclasses.replace(m, samples=args.samples)
     batch, chunk = train.batch_rays, train.chunk_rays
     views = np.random.default_rng(0).integers(0, 256, (*GRID, *SIZE, 3), dtype=np.uint8)
     camera = initial_camera(*SIZE, (-1.0, 1.0), cfg.camera.near, cfg.camera.far)
@@ -192,6 +201,7 @@ def measure(preset: str, kind: str, precision: str, device: torch.device, args: 
     render_runs += [lambda: textbook_render_view(False)] if bf16 else []
     render_times = timed_alternately(render_runs, args.warmup, args.repeats)
     return {"preset": preset, "kind": kind, "precision": precision, "batch": batch,
+            "samples": m.samples if kind == "nerf" else 1,
             "train_lfcomp": batch / train_times[0], "train_textbook": batch / train_times[1],
             "train_textbook_fp32": batch / train_times[-1],
             "render_lfcomp": pixels / render_times[0], "render_textbook": pixels / render_times[1],
@@ -205,11 +215,13 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--samples", type=int, help="NeRF samples a ray (default: the preset's)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed run")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each before timing")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     device = resolve_device(args.device)
     precisions = [p for p in args.precisions if p == "fp32" or bf16_supported(device)]
     rows = []
@@ -219,19 +231,23 @@ def main() -> None:
                 rows.append(measure(preset, kind, precision, device, args))
                 print(f"measured {preset} {kind} {precision}", flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"\nThroughput on {name} (torch {torch.__version__}), rays/s; ratio = lfcomp / textbook\n")
-    print("| size | kind | precision | batch | train lfcomp | train textbook | ratio | vs textbook fp32 | "
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+    print(f"\nThroughput on {name} (torch {torch.__version__}, OMP_WAIT_POLICY {policy}), rays/s; "
+          "ratio = lfcomp / textbook\n")
+    print("| size | kind | precision | batch | samples | train lfcomp | train textbook | ratio | vs textbook fp32 | "
           "render lfcomp | render textbook | ratio | vs textbook fp32 |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         train_fp32 = f"{r['train_lfcomp'] / r['train_textbook_fp32']:.2f}"
         render_fp32 = f"{r['render_lfcomp'] / r['render_textbook_fp32']:.2f}"
-        print(f"| {r['preset']} | {r['kind']} | {r['precision']} | {r['batch']} | {r['train_lfcomp']:,.0f} | "
+        print(f"| {r['preset']} | {r['kind']} | {r['precision']} | {r['batch']} | {r['samples']} | "
+              f"{r['train_lfcomp']:,.0f} | "
               f"{r['train_textbook']:,.0f} | {r['train_lfcomp'] / r['train_textbook']:.2f} | {train_fp32} | "
               f"{r['render_lfcomp']:,.0f} | {r['render_textbook']:,.0f} | "
               f"{r['render_lfcomp'] / r['render_textbook']:.2f} | {render_fp32} |")
 
-    print_stage_hours(rows, device)
+    if not args.samples:  # the hours are for the preset as it is
+        print_stage_hours(rows, device)
 
 
 def stage_steps(cfg) -> dict[str, int]:

@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_throughput_benchmark_prints_its_table() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--sizes", "smoke",
                              "--steps", "1", "--repeats", "1", "--warmup", "1", "--threads", "1",
-                             "--precisions", "fp32"], capture_output=True, text=True, timeout=600)
+                             "--precisions", "fp32", "--samples", "4"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| smoke |")]
     assert [row.split("|")[2].strip() for row in rows] == ["nerf", "nelf"]
-    assert all(len(row.split("|")) == 14 for row in rows)
+    assert [row.split("|")[5].strip() for row in rows] == ["4", "1"]  # --samples: the NeRF's; a NeLF ray is one
+    assert all(len(row.split("|")) == 15 for row in rows)
 
 
 def test_paper_stage_hours_follow_from_the_measured_rays_per_second(capsys) -> None:
